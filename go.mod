@@ -1,0 +1,3 @@
+module github.com/userservice-dev/userservice-operator
+
+go 1.26

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Builds Kubernetes control-plane binaries from the Go module proxy, because
+# setup-envtest and kind cannot download prebuilt ones on machines without
+# general internet access. Binaries are cached outside the repository, where
+# setup-envtest keeps its own, and are built only when missing.
+#
+# Usage: hack/k8s-bins.sh [binary...]
+#   binaries: kube-apiserver etcd kube-controller-manager kube-scheduler
+#             kubelet kube-proxy kubectl kwok (default: kube-apiserver etcd)
+# Prints the cache directory (usable as KUBEBUILDER_ASSETS) on stdout.
+# Progress goes to stderr.
+set -euo pipefail
+
+K8S_VERSION="${K8S_VERSION:-1.37.2}"
+ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
+KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
+ASSETS_DIR="${K8S_ASSETS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/kubebuilder-envtest/k8s/${K8S_VERSION}-linux-amd64}"
+
+log() { printf '[k8s-bins] %s\n' "$*" >&2; }
+
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(kube-apiserver etcd)
+
+mkdir -p "$ASSETS_DIR"
+missing_k8s=()
+need_etcd=false
+need_kwok=false
+for b in "${wanted[@]}"; do
+  [ -x "$ASSETS_DIR/$b" ] && continue
+  case "$b" in
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl) missing_k8s+=("$b") ;;
+    etcd) need_etcd=true ;;
+    kwok) need_kwok=true ;;
+    *) log "unknown binary $b: choose from kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kwok"; exit 2 ;;
+  esac
+done
+
+# One lock per cache dir, so that parallel callers do not build twice.
+exec 9>"$ASSETS_DIR/.lock"
+flock 9
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+build_k8s() {
+  local todo=()
+  for b in "$@"; do [ -x "$ASSETS_DIR/$b" ] || todo+=("$b"); done
+  [ ${#todo[@]} -gt 0 ] || return 0
+  log "building ${todo[*]} v${K8S_VERSION} from the Go module proxy (minutes on a cold cache)"
+  local m="$work/k8s"
+  mkdir -p "$m" && cd "$m"
+  go mod init example.com/k8sbin >/dev/null 2>&1
+  go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" > dl.json
+  local gomod
+  gomod=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' dl.json)
+  {
+    echo "require k8s.io/kubernetes v${K8S_VERSION}"
+    # Staging modules are required at v0.0.0 and replaced in-tree upstream.
+    grep -oE '^[[:space:]]*k8s.io/[a-z0-9-]+ v0\.0\.0$' "$gomod" | awk -v v="v0.${K8S_VERSION#1.}" '{print "replace " $1 " => " $1 " " v}'
+  } >> go.mod
+  {
+    echo '//go:build tools'
+    echo 'package tools'
+    echo 'import ('
+    for b in "${todo[@]}"; do echo "  _ \"k8s.io/kubernetes/cmd/$b\""; done
+    echo ')'
+  } > tools.go
+  go mod tidy >&2
+  local pkgs=()
+  for b in "${todo[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+  go build -o "$m/out/" "${pkgs[@]}" >&2
+  for b in "${todo[@]}"; do mv "$m/out/$b" "$ASSETS_DIR/$b"; done
+  cd - >/dev/null
+}
+
+build_etcd() {
+  log "building etcd v${ETCD_VERSION} from the Go module proxy"
+  local m="$work/etcd"
+  mkdir -p "$m" && cd "$m"
+  go mod init example.com/etcdbin >/dev/null 2>&1
+  cat >> go.mod <<EOM
+require go.etcd.io/etcd/server/v3 v${ETCD_VERSION}
+replace (
+  go.etcd.io/etcd/api/v3 => go.etcd.io/etcd/api/v3 v${ETCD_VERSION}
+  go.etcd.io/etcd/client/pkg/v3 => go.etcd.io/etcd/client/pkg/v3 v${ETCD_VERSION}
+  go.etcd.io/etcd/client/v3 => go.etcd.io/etcd/client/v3 v${ETCD_VERSION}
+  go.etcd.io/etcd/pkg/v3 => go.etcd.io/etcd/pkg/v3 v${ETCD_VERSION}
+)
+EOM
+  printf '//go:build tools\npackage tools\nimport _ "go.etcd.io/etcd/server/v3"\n' > tools.go
+  go mod tidy >&2
+  go build -o "$m/etcd" go.etcd.io/etcd/server/v3 >&2
+  mv "$m/etcd" "$ASSETS_DIR/etcd"
+  cd - >/dev/null
+}
+
+build_kwok() {
+  log "building kwok v${KWOK_VERSION} from the Go module proxy"
+  GOBIN="$work/kwokbin" go install "sigs.k8s.io/kwok/cmd/kwok@v${KWOK_VERSION}" >&2
+  mv "$work/kwokbin/kwok" "$ASSETS_DIR/kwok"
+}
+
+start=$SECONDS
+[ "$need_etcd" = true ] && build_etcd
+[ ${#missing_k8s[@]} -gt 0 ] && build_k8s "${missing_k8s[@]}"
+[ "$need_kwok" = true ] && build_kwok
+if [ $((SECONDS - start)) -gt 0 ]; then log "done in $((SECONDS - start))s: $ASSETS_DIR"; fi
+echo "$ASSETS_DIR"
