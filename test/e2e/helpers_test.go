@@ -75,18 +75,29 @@ func setDBSecret(ns, url string) {
 	Expect(k8s.Update(ctx(), s)).To(Succeed())
 }
 
-// createUserService creates a UserService with the given image and replicas.
-func createUserService(ns, name, image string, replicas int64) {
+// createUserService creates a UserService with the given image and
+// replicas; extra sets further spec fields.
+func createUserService(ns, name, image string, replicas int64, extra ...func(spec map[string]any)) {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(usvcGVK)
 	u.SetNamespace(ns)
 	u.SetName(name)
-	u.Object["spec"] = map[string]any{
+	spec := map[string]any{
 		"image":    image,
 		"replicas": replicas,
 		"database": map[string]any{"urlSecretRef": map[string]any{"name": dbSecret, "key": "url"}},
 	}
+	for _, f := range extra {
+		f(spec)
+	}
+	u.Object["spec"] = spec
 	Expect(k8s.Create(ctx(), u)).To(Succeed())
+}
+
+// noMigrationRetries sets spec.migrations.backoffLimit to 0, so that a
+// failing migration Job fails at its first pod instead of after backoffs.
+func noMigrationRetries(spec map[string]any) {
+	spec["migrations"] = map[string]any{"backoffLimit": int64(0)}
 }
 
 // getUserService reads a UserService.

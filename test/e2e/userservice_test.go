@@ -88,7 +88,7 @@ var _ = Describe("UserService on a local cluster", func() {
 
 	It("keeps the old pods serving when a migration fails, reports MigrationFailed, and recovers with a fixed image", func() {
 		ns := newNamespace("failed-migration")
-		createUserService(ns, "users", imageV1, 2)
+		createUserService(ns, "users", imageV1, 2, noMigrationRetries)
 		waitReady(ns, "users")
 
 		setImage(ns, "users", imageFail)
