@@ -349,6 +349,11 @@ var _ = Describe("UserService controller", func() {
 		Eventually(func() error { return getObj(ns, "users", hpa) }).Should(Succeed())
 		Expect(*hpa.Spec.MinReplicas).To(Equal(int32(3)))
 		Eventually(func() bool { return operatorOwnsReplicas(ns) }).Should(BeFalse())
+		Consistently(func() int32 {
+			d := &appsv1.Deployment{}
+			Expect(getObj(ns, "users", d)).To(Succeed())
+			return *d.Spec.Replicas
+		}).Should(Equal(int32(2)), "handing replicas to the HPA must not reset them to the default of 1")
 
 		By("changing the HPA bounds")
 		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Autoscaling.MaxReplicas = 9 })
