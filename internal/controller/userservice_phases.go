@@ -175,10 +175,10 @@ func (r *UserServiceReconciler) reconcileMigration(ctx context.Context, s *state
 		return false, nil
 	}
 	m, err := r.ensureMigrationJob(ctx, s)
+	s.obs.Migration = m
 	if err != nil {
 		return true, err
 	}
-	s.obs.Migration = m
 	if err := r.pruneMigrationJobs(ctx, s.us, m.Job); err != nil {
 		return true, err
 	}
