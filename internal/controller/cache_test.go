@@ -18,8 +18,6 @@ package controller
 import (
 	"slices"
 	"testing"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestParseNamespaces(t *testing.T) {
@@ -39,30 +37,5 @@ func TestParseNamespaces(t *testing.T) {
 	}
 	if m := defaultNamespaces(nil); m != nil {
 		t.Errorf("defaultNamespaces(nil) = %v, want nil (all namespaces)", m)
-	}
-}
-
-func TestMinimalMetadata(t *testing.T) {
-	in := &metav1.PartialObjectMetadata{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: "db", Namespace: "prod", UID: "u", ResourceVersion: "7",
-			Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"big": "x"},
-			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
-		},
-	}
-	out, err := minimalMetadata(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := out.(*metav1.PartialObjectMetadata)
-	if m.Name != "db" || m.Namespace != "prod" || m.ResourceVersion != "7" || m.Kind != "Secret" {
-		t.Errorf("identity lost: %+v", m)
-	}
-	if m.Labels != nil || m.Annotations != nil || m.ManagedFields != nil {
-		t.Errorf("metadata kept: %+v", m.ObjectMeta)
-	}
-	if s := "not metadata"; func() any { v, _ := minimalMetadata(s); return v }() != s {
-		t.Error("non-metadata objects must pass through unchanged")
 	}
 }
