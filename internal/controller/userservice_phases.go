@@ -34,6 +34,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -335,10 +336,34 @@ func (r *UserServiceReconciler) reconcileDeployment(ctx context.Context, s *stat
 // reconcileService applies the Service.
 func (r *UserServiceReconciler) reconcileService(ctx context.Context, s *state) (bool, error) {
 	desired := resources.Service(s.us)
-	if err := r.apply(ctx, desired, &corev1.Service{}); err != nil {
+	err := r.apply(ctx, desired, &corev1.Service{})
+	if apierrors.IsInvalid(err) {
+		// A port changed by hand is a new entry of the ports list (keyed by
+		// port and protocol) that the operator's apply cannot remove, and
+		// its name now collides: replace the whole list, then apply again.
+		if err = r.replaceServicePorts(ctx, desired); err == nil {
+			err = r.apply(ctx, desired, &corev1.Service{})
+		}
+	}
+	if err != nil {
 		return true, fmt.Errorf("applying Service %q: %w", desired.Name, err)
 	}
 	return false, nil
+}
+
+// replaceServicePorts sets the Service's ports to the desired list with a JSON merge patch.
+func (r *UserServiceReconciler) replaceServicePorts(ctx context.Context, desired *corev1.Service) error {
+	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"ports": desired.Spec.Ports}})
+	if err != nil {
+		return fmt.Errorf("encoding the ports patch: %w", err)
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: desired.Namespace, Name: desired.Name}}
+	if err := r.Client.Patch(ctx, svc, client.RawPatch(types.MergePatchType, patch),
+		client.FieldOwner(resources.FieldOwner)); err != nil {
+		return fmt.Errorf("replacing the ports of Service %q: %w", desired.Name, err)
+	}
+	ctrl.LoggerFrom(ctx).Info("Replaced hand-edited Service ports", "service", desired.Name)
+	return nil
 }
 
 // reconcileExtras applies or deletes the PodDisruptionBudget and the HorizontalPodAutoscaler as the spec asks.
