@@ -70,8 +70,8 @@ run: manifests generate fmt vet ## Run the controller from your host against the
 .PHONY: run-user-service
 run-user-service: ## Start a throwaway PostgreSQL, migrate it and serve the user service on :3000.
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/user-service ./cmd/user-service
-	hack/with-postgres.sh bash -c 'bin/user-service migrate up && \
-		JWT_SECRET="$${JWT_SECRET:-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n")}" exec bin/user-service serve'
+	JWT_SECRET="$${JWT_SECRET:-local-development-secret-change-me-0123}" \
+		hack/with-postgres.sh bash -c 'bin/user-service migrate up && exec bin/user-service serve'
 
 .PHONY: bench-user-service
 bench-user-service: ## Benchmark the user service against pgbench (needs wrk and pgbench; see README).
