@@ -102,7 +102,7 @@ end
 request = function()
   counter = counter + 1
   local body = string.format('{"name":"Bench User","email":"w%d-%d-%d@example.com"}', run_id, tid, counter)
-  return wrk.format(nil, nil, nil, body)
+  return wrk.format("POST", "/api/v1/users", nil, body)
 end
 LUA
 
