@@ -271,7 +271,7 @@ func TestRequestIDAndMetrics(t *testing.T) {
 	if id := r.header.Get("X-Request-ID"); id == "" || strings.Contains(id, "bad") {
 		t.Fatalf("an invalid X-Request-ID must be replaced, got %q", id)
 	}
-	logs := s.logs.String()
+	logs := s.waitLog(t, `"request_id":"trace-me-123"`)
 	for _, want := range []string{`"msg":"Handled request"`, `"route":"/api/v1/users/{id}"`, `"status":404`, `"request_id":"trace-me-123"`, `"method":"GET"`, `"duration_ms":`} {
 		if !strings.Contains(logs, want) {
 			t.Fatalf("access log lacks %s:\n%s", want, logs)

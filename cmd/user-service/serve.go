@@ -26,6 +26,9 @@ import (
 // version is the service version reported in traces.
 const version = "0.1.0"
 
+// logFlushInterval is how often buffered log lines are written out.
+const logFlushInterval = 100 * time.Millisecond
+
 // Server timeouts.
 const (
 	readHeaderTimeout = 5 * time.Second
@@ -47,7 +50,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	logger := telemetry.NewLogger(stdout, cfg.LogLevel)
+	logs := telemetry.NewBufferedWriter(stdout, logFlushInterval)
+	defer logs.Close()
+	logger := telemetry.NewLogger(logs, cfg.LogLevel)
 	var tracer pgx.QueryTracer
 	var wrap func(http.Handler) http.Handler
 	if cfg.OTLPEndpoint != "" {
