@@ -79,11 +79,20 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		migrations.RequiredVersion, logger)
 	handler := api.NewHandler(api.Options{
 		Store: st, Verifier: auth.NewVerifier(cfg.JWTSecret), Readiness: ready,
-		Metrics: api.NewMetrics(telemetry.NewPoolCollector(pool)), Logger: logger,
-		AuthRequiredForReads: cfg.AuthRequiredForReads, Wrap: wrap,
+		Metrics: api.NewMetrics(telemetry.NewPoolCollector(pool), st.Collector()), Logger: logger,
+		AuthRequiredForReads: cfg.AuthRequiredForReads, Wrap: wrap, AccessLog: accessLogWriter(cfg.LogLevel, logs),
 	})
 	go startupChecks(ctx, pool, ready, logger)
 	return serveUntilDone(ctx, ln, handler, ready, cfg, logger)
+}
+
+// accessLogWriter returns w when access lines (level info) are wanted at
+// level, and nil otherwise.
+func accessLogWriter(level string, w io.Writer) io.Writer {
+	if level == "debug" || level == "info" {
+		return w
+	}
+	return nil
 }
 
 // traceHandler wraps h with OpenTelemetry server spans named by route.

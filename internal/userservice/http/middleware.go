@@ -3,7 +3,6 @@ package http
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,7 +51,7 @@ var recorders = sync.Pool{New: func() any { return new(recorder) }}
 
 // instrument assigns the request id, then after the handler runs writes
 // one access-log line and records metrics by route and status code.
-func instrument(next http.Handler, logger *slog.Logger, m *Metrics) http.Handler {
+func instrument(next http.Handler, log *accessLog, m *Metrics) http.Handler {
 	ids := newIDGenerator()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -73,13 +72,8 @@ func instrument(next http.Handler, logger *slog.Logger, m *Metrics) http.Handler
 		elapsed := time.Since(start)
 		route := routeOf(r.Pattern)
 		m.observe(r.Method, route, status, elapsed)
-		logger.LogAttrs(r.Context(), slog.LevelInfo, "Handled request",
-			slog.String("method", r.Method),
-			slog.String("route", route),
-			slog.Int("status", status),
-			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.Int("bytes", size),
-			slog.String("request_id", id))
+		log.write(entry{start: start, elapsed: elapsed, method: r.Method, route: route,
+			status: status, bytes: size, requestID: id})
 	})
 }
 
