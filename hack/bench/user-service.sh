@@ -117,11 +117,27 @@ wrk_run() {
   echo "${rps:-0} $non2xx $p99 $errs"
 }
 
+# cpu_ticks prints the service's user+system CPU time in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$svc_pid/stat"; }
+# cpu_us_per_req TICKS0 TICKS1 RPS: service CPU microseconds per request.
+cpu_us_per_req() {
+  awk -v a="$1" -v b="$2" -v r="$3" -v hz="$(getconf CLK_TCK)" -v d="${DURATION%s}" \
+    'BEGIN { if (r > 0) printf "%.1f", (b - a) / hz * 1e6 / (r * d); else print "nan" }'
+}
+
 log "wrk GET  ($CONNECTIONS connections, $DURATION)"
+t0=$(cpu_ticks)
 read -r get_rps get_non2xx get_p99 get_errs < <(TOKEN="$TOKEN" wrk_run get "$work/get.lua")
+t1=$(cpu_ticks)
 log "wrk POST ($CONNECTIONS connections, $DURATION)"
 read -r post_rps post_non2xx post_p99 post_errs < <(TOKEN="$TOKEN" wrk_run post "$work/post.lua")
+t2=$(cpu_ticks)
 peak_rss=$(rss_kib VmHWM)
+curl -fsS "http://127.0.0.1:$port/metrics" >"$work/metrics.txt" || true
+batch_mean() {
+  awk -v op="$1" '$1 == "store_batches_total{op=\""op"\"}" {b=$2} $1 == "store_batched_calls_total{op=\""op"\"}" {c=$2}
+    END { if (b > 0) printf "%.1f", c / b; else print "nan" }' "$work/metrics.txt"
+}
 kill "$svc_pid"; wait "$svc_pid" 2>/dev/null || true; svc_pid=""
 
 log "pgbench -S -M prepared ($CONNECTIONS clients, $DURATION)"
@@ -141,5 +157,7 @@ echo "read_ratio=$(ratio "$get_rps" "$read_tps")"
 echo "write_ratio=$(ratio "$post_rps" "$write_tps")"
 echo "get_non2xx=$get_non2xx get_socket_errors=$get_errs get_p99=$get_p99"
 echo "post_non2xx=$post_non2xx post_socket_errors=$post_errs post_p99=$post_p99"
+echo "service_cpu_us_per_get=$(cpu_us_per_req "$t0" "$t1" "$get_rps") service_cpu_us_per_post=$(cpu_us_per_req "$t1" "$t2" "$post_rps")"
+echo "mean_batch_get=$(batch_mean get) mean_batch_create=$(batch_mean create)"
 echo "idle_rss_mib=$(awk -v k="$idle_rss" 'BEGIN {printf "%.1f", k/1024}') peak_rss_mib=$(awk -v k="$peak_rss" 'BEGIN {printf "%.1f", k/1024}')"
 echo "binary_bytes=$(stat -c %s bin/user-service)"
