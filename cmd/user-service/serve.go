@@ -73,7 +73,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listening on SERVER_PORT %d: %w", cfg.Port, err)
 	}
-	st := store.Open(pool, max(2, int(pool.Config().MaxConns)/2))
+	st := store.Open(pool, store.DefaultWorkers(int(pool.Config().MaxConns)))
 	defer st.Close()
 	ready := api.NewReadiness(pool.Ping, func(ctx context.Context) (int64, error) { return migrations.Version(ctx, pool) },
 		migrations.RequiredVersion, logger)
@@ -95,10 +95,11 @@ func accessLogWriter(level string, w io.Writer) io.Writer {
 	return nil
 }
 
-// traceHandler wraps h with OpenTelemetry server spans named by route.
+// traceHandler wraps h with OpenTelemetry server spans; the instrument
+// middleware renames each span to its method and route once routed.
 func traceHandler(h http.Handler) http.Handler {
 	return otelhttp.NewHandler(h, "http.server", otelhttp.WithSpanNameFormatter(
-		func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
+		func(_ string, r *http.Request) string { return r.Method }))
 }
 
 // startupChecks waits for the database with backoff, then logs whether

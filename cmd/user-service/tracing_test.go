@@ -39,7 +39,7 @@ func TestTracingExportsHTTPAndDatabaseSpans(t *testing.T) {
 		mu.Lock()
 		all := strings.Join(bodies, "\n")
 		mu.Unlock()
-		if strings.Contains(all, traceID) && strings.Contains(all, `"name":"db SELECT"`) && strings.Contains(all, `"kind":2`) {
+		if strings.Contains(all, traceID) && strings.Contains(all, `"name":"db SELECT"`) && strings.Contains(all, `"name":"GET /api/v1/users/{id}"`) {
 			if !strings.Contains(all, `"stringValue":"user-service"`) {
 				t.Fatalf("spans lack the service.name resource:\n%s", all)
 			}

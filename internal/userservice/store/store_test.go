@@ -28,7 +28,7 @@ func newStore(t *testing.T) (*Store, *pgxpool.Pool) {
 	if err := migrations.Up(ctx, pool, &strings.Builder{}); err != nil {
 		t.Fatal(err)
 	}
-	s := Open(pool, 1)
+	s := Open(pool, Workers{Get: 1, Create: 1})
 	t.Cleanup(s.Close)
 	return s, pool
 }
