@@ -74,11 +74,15 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .PHONY: helm-sync
-helm-sync: ## Copy the generated CRDs and manager ClusterRole into the Helm chart (run by make manifests).
+helm-sync: ## Copy the generated CRDs and the config/rbac roles into the Helm chart (run by make manifests).
 	@mkdir -p $(CHART_DIR)/crds $(CHART_DIR)/files
 	@rm -f $(CHART_DIR)/crds/*.yaml
 	@if ls config/crd/bases/*.yaml >/dev/null 2>&1; then cp config/crd/bases/*.yaml $(CHART_DIR)/crds/; fi
+	@rm -f $(CHART_DIR)/files/*.yaml
 	@if [ -f config/rbac/role.yaml ]; then cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml; fi
+	@for r in admin editor viewer; do \
+		if [ -f config/rbac/userservice_$${r}_role.yaml ]; then cp config/rbac/userservice_$${r}_role.yaml $(CHART_DIR)/files/userservice-$${r}-role.yaml; fi; \
+	done
 
 .PHONY: images
 images: ## Build both images as OCI layout tarballs in dist/ without a Docker daemon.

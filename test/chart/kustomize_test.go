@@ -109,6 +109,9 @@ func TestKustomizeMatchesChart(t *testing.T) {
 		{"Role", "-leader-election-role", "-leader-election"},
 		{"ClusterRole", "-metrics-auth-role", "-metrics-auth"},
 		{"ClusterRole", "-metrics-reader", "-metrics-reader"},
+		{"ClusterRole", "-userservice-admin-role", "-userservice-admin"},
+		{"ClusterRole", "-userservice-editor-role", "-userservice-editor"},
+		{"ClusterRole", "-userservice-viewer-role", "-userservice-viewer"},
 	}
 	for _, p := range pairs {
 		if d := diff(rulesOf(t, one(t, k, p.kind, p.kustomize)), rulesOf(t, one(t, h, p.kind, p.helm))); d != "" {
