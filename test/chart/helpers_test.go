@@ -109,11 +109,28 @@ func run(dir, name string, args ...string) (string, error) {
 // namespace ns with the given values YAML and returns the objects.
 func helmTemplate(t testing.TB, ns, values string) ([]*unstructured.Unstructured, error) {
 	t.Helper()
+	return helmTemplateRelease(t, "userservice-operator", ns, values)
+}
+
+// mustTemplateRelease renders the chart as the named release, failing the test on error.
+func mustTemplateRelease(t testing.TB, release, ns, values string) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := helmTemplateRelease(t, release, ns, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+// helmTemplateRelease renders the chart as the named release in namespace ns
+// with the given values YAML and returns the objects.
+func helmTemplateRelease(t testing.TB, release, ns, values string) ([]*unstructured.Unstructured, error) {
+	t.Helper()
 	vf := filepath.Join(t.TempDir(), "values.yaml")
 	if err := os.WriteFile(vf, []byte(values), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(repoRoot(t), helmBin(t), "template", "userservice-operator", chartDir(t), "--namespace", ns, "--values", vf)
+	out, err := run(repoRoot(t), helmBin(t), "template", release, chartDir(t), "--namespace", ns, "--values", vf)
 	if err != nil {
 		return nil, err
 	}
