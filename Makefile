@@ -95,11 +95,7 @@ images: ## Build both images as OCI layout tarballs in dist/ without a Docker da
 
 .PHONY: build-installer
 build-installer: manifests generate ## Write dist/install.yaml: CRDs and the operator, from config/default.
-	@mkdir -p dist/installer
-	@printf 'resources:\n- ../../config/default\nimages:\n- name: controller\n  newName: %s\n  newTag: %s\n' \
-		"$(firstword $(subst :, ,$(IMG)))" "$(lastword $(subst :, ,$(IMG)))" > dist/installer/kustomization.yaml
-	"$(KUBECTL)" kustomize dist/installer > dist/install.yaml
-	@echo "Wrote dist/install.yaml with image $(IMG)"
+	KUBECTL="$(KUBECTL)" hack/build-installer.sh "$(IMG)" dist/install.yaml
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the Helm chart.

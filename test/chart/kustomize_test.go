@@ -17,6 +17,9 @@ limitations under the License.
 package chart
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -138,5 +141,40 @@ func TestKustomizeMatchesChart(t *testing.T) {
 		if d != "" {
 			t.Errorf("manager %s differ between kustomize and the chart (-kustomize +chart):\n%s", name, d)
 		}
+	}
+}
+
+// TestBuildInstaller runs the script behind `make build-installer` with a
+// custom image, checks the single-file installer, and applies it with a
+// server-side dry run.
+func TestBuildInstaller(t *testing.T) {
+	c := startCluster(t)
+	out := filepath.Join(t.TempDir(), "install.yaml")
+	cmd := exec.Command("hack/build-installer.sh", "registry.example.com/team/userservice-operator:v0.1.0-rc1", out)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), "KUBECTL="+kubectlBin(t))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("hack/build-installer.sh: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decodeObjects(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	one(t, objs, "CustomResourceDefinition", "userservices.apps.userservice.dev")
+	var d appsv1.Deployment
+	into(t, one(t, objs, "Deployment", ""), &d)
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != "registry.example.com/team/userservice-operator:v0.1.0-rc1" {
+		t.Errorf("installer image = %q, want the IMG passed in", got)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: kustomizeNamespace}}
+	if _, err := c.clientset.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	if _, err := c.kubectl(t, "apply", "--dry-run=server", "-f", out); err != nil {
+		t.Fatal(err)
 	}
 }
