@@ -172,18 +172,18 @@ local-cluster-status: ## Show the local cluster's processes and its KUBECONFIG.
 	hack/local-cluster.sh status
 
 .PHONY: demo
-demo: ## Local cluster, the operator installed with Helm, a UserService to Ready and through an upgrade.
+demo: helm ## Local cluster, the operator installed with Helm, a UserService to Ready and through an upgrade.
 	CGO_ENABLED=0 go build -o bin/manager ./cmd
-	hack/demo.sh up
+	HELM="$(HELM)" hack/demo.sh up
 
 .PHONY: demo-down
 demo-down: ## Stop everything make demo started and remove its state.
 	hack/demo.sh down
 
 .PHONY: e2e
-e2e: ## Run the end-to-end suite (test/e2e) on its own local cluster, which it starts and tears down.
-	go test -tags e2e ./test/e2e/ -timeout 45m -v -ginkgo.v
+e2e: helm ## Run the end-to-end suite (test/e2e) on its own local cluster, which it starts and tears down.
+	HELM="$(HELM)" go test -tags e2e ./test/e2e/ -timeout 45m -v -ginkgo.v
 
 .PHONY: bench-scale
-bench-scale: ## Run hack/bench/operator-scale.sh (N=500; pass BENCH_ARGS="-n 1000" for more).
-	hack/bench/operator-scale.sh $(BENCH_ARGS)
+bench-scale: helm ## Run hack/bench/operator-scale.sh (N=500; pass BENCH_ARGS="-n 1000" for more).
+	HELM="$(HELM)" hack/bench/operator-scale.sh $(BENCH_ARGS)

@@ -69,7 +69,9 @@ upgrade() {
 # cmd_up runs the whole demo.
 cmd_up() {
   step "Starting the local cluster (hack/local-cluster.sh up)"
-  eval "$("$ROOT/hack/local-cluster.sh" up)"
+  local exports
+  exports=$("$ROOT/hack/local-cluster.sh" up)
+  eval "$exports"
   export KUBECONFIG
   PATH="$("$ROOT/hack/k8s-bins.sh" kubectl 2>/dev/null):$PATH"
   [ -x "$ROOT/bin/manager" ] || die "bin/manager is missing; run 'make build'"
@@ -93,7 +95,7 @@ cmd_up() {
   kubectl -n $DEMO_NS get usvc,all
   kubectl -n $DEMO_NS describe usvc/$SAMPLE          # conditions and events
   kubectl explain usvc.spec
-  tail -f $OPERATOR_DIR/manager.log                      # the operator's log
+  tail -f $OPERATOR_DIR/manager.log   # the operator's log
   hack/local-cluster.sh status
 
 Clean up (stops every process the demo started, removes its state):

@@ -86,7 +86,14 @@ start_proc() {
   mkdir -p "$DIR/pids" "$DIR/logs"
   setsid "$@" >>"$DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$DIR/pids/$name.pid"
-  echo "$name" >>"$DIR/pids/order"
+  # Until setsid has exec'd the binary, /proc shows another argv[0].
+  local i
+  for ((i = 0; i < 50; i++)); do
+    running "$name" && return 0
+    sleep 0.1
+  done
+  die "$name did not start; see $DIR/logs/$name.log:
+$(tail -n 20 "$DIR/logs/$name.log" 2>/dev/null)"
 }
 
 # wait_until runs "${@:3}" every half second until it succeeds, for at most $2

@@ -95,7 +95,9 @@ cleanup() {
 main() {
   log "N=$N idle=${IDLE}s noise=$NOISE; cluster in $LOCAL_CLUSTER_DIR"
   "$ROOT/hack/local-cluster.sh" down >/dev/null 2>&1 || true
-  eval "$("$ROOT/hack/local-cluster.sh" up)"
+  local exports
+  exports=$("$ROOT/hack/local-cluster.sh" up)
+  eval "$exports"
   export KUBECONFIG
   trap cleanup EXIT
   PATH="$("$ROOT/hack/k8s-bins.sh" kubectl 2>/dev/null):$PATH"
