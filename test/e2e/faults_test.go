@@ -91,7 +91,7 @@ var _ = Describe("Faults", Serial, Ordered, func() {
 	It("hands over to the second replica, which takes the Lease and reconciles within 30 s of the leader's death", func() {
 		Eventually(mainOperator.acquiredLease).Should(BeTrue())
 		standby := startOperator(e, logDir, operatorOptions{name: "operator-standby", leaderElect: true, kubeconfig: opKubecfg})
-		Consistently(standby.acquiredLease).WithTimeout(3 * time.Second).Should(BeFalse(), "two leaders")
+		Consistently(standby.acquiredLease).WithTimeout(3*time.Second).Should(BeFalse(), "two leaders")
 		oldHolder := leaseHolder()
 		Expect(oldHolder).NotTo(BeEmpty())
 		ns := newNamespace("leader")
@@ -101,7 +101,7 @@ var _ = Describe("Faults", Serial, Ordered, func() {
 		killedAt := time.Now()
 		createUserService(ns, "users", imageV1, 1)
 
-		Eventually(leaseHolder).WithTimeout(30*time.Second - time.Since(killedAt)).
+		Eventually(leaseHolder).WithTimeout(30*time.Second-time.Since(killedAt)).
 			ShouldNot(Equal(oldHolder), "the standby did not take the Lease within 30 s")
 		Eventually(func() []batchv1.Job { return migrationJobs(ns, "users") }).
 			WithTimeout(30*time.Second-time.Since(killedAt)).ShouldNot(BeEmpty(),

@@ -20,6 +20,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -57,13 +58,14 @@ func runningOperators() []*operator {
 // operator is one running bin/manager process, authenticated as the chart's
 // ServiceAccount through kubeconfig.
 type operator struct {
-	name       string
-	cmd        *exec.Cmd
-	logPath    string
-	healthAddr string
-	done       chan struct{}
-	mu         sync.Mutex
-	exitErr    error
+	name        string
+	cmd         *exec.Cmd
+	logPath     string
+	healthAddr  string
+	metricsAddr string
+	done        chan struct{}
+	mu          sync.Mutex
+	exitErr     error
 }
 
 // operatorOptions say how to start a manager process.
@@ -86,9 +88,10 @@ func freePort() int {
 // in the suite's log dir, and waits for its readiness endpoint.
 func startOperator(e *env, logDir string, o operatorOptions) *operator {
 	health := fmt.Sprintf("127.0.0.1:%d", freePort())
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort())
 	args := []string{
 		"--health-probe-bind-address=" + health,
-		"--metrics-bind-address=0",
+		"--metrics-bind-address=" + metrics, "--metrics-secure=false",
 		fmt.Sprintf("--leader-elect=%t", o.leaderElect),
 	}
 	if o.leaderElect {
@@ -102,7 +105,7 @@ func startOperator(e *env, logDir string, o operatorOptions) *operator {
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.kubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	Expect(cmd.Start()).To(Succeed(), "starting %s", e.manager)
-	op := &operator{name: o.name, cmd: cmd, logPath: logPath, healthAddr: health, done: make(chan struct{})}
+	op := &operator{name: o.name, cmd: cmd, logPath: logPath, healthAddr: health, metricsAddr: metrics, done: make(chan struct{})}
 	operators = append(operators, op)
 	go func() {
 		err := cmd.Wait()
@@ -185,10 +188,27 @@ func (o *operator) logTail() string {
 	return strings.Join(lines, "\n")
 }
 
-// acquiredLease reports whether the operator's log says it became leader.
+// acquiredLease reports whether the operator is the elected leader, from
+// its leader_election_master_status metric.
 func (o *operator) acquiredLease() bool {
-	b, _ := os.ReadFile(o.logPath)
-	return strings.Contains(string(b), "successfully acquired lease")
+	if o.exited() {
+		return false
+	}
+	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "leader_election_master_status{") && strings.Contains(line, leaseName) {
+			return strings.HasSuffix(strings.TrimSpace(line), " 1")
+		}
+	}
+	return false
 }
 
 // operatorKubeconfig writes a kubeconfig that authenticates with a token of
