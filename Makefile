@@ -66,6 +66,18 @@ build: manifests generate fmt vet ## Build the manager and user-service binaries
 run: manifests generate fmt vet ## Run the controller from your host against the cluster in KUBECONFIG.
 	go run ./cmd
 
+##@ User service
+
+.PHONY: run-user-service
+run-user-service: ## Start a throwaway PostgreSQL, migrate it and serve the user service on :3000.
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/user-service ./cmd/user-service
+	JWT_SECRET="$${JWT_SECRET:-local-development-secret-change-me-0123}" \
+		hack/with-postgres.sh bash -c 'bin/user-service migrate up && exec bin/user-service serve'
+
+.PHONY: bench-user-service
+bench-user-service: ## Benchmark the user service against pgbench (needs wrk and pgbench; see README).
+	hack/bench/user-service.sh
+
 ##@ Packaging
 
 CHART_DIR ?= charts/userservice-operator

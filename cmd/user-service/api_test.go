@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -271,10 +272,16 @@ func TestRequestIDAndMetrics(t *testing.T) {
 	if id := r.header.Get("X-Request-ID"); id == "" || strings.Contains(id, "bad") {
 		t.Fatalf("an invalid X-Request-ID must be replaced, got %q", id)
 	}
-	logs := s.logs.String()
+	logs := s.waitLog(t, `"request_id":"trace-me-123"`)
 	for _, want := range []string{`"msg":"Handled request"`, `"route":"/api/v1/users/{id}"`, `"status":404`, `"request_id":"trace-me-123"`, `"method":"GET"`, `"duration_ms":`} {
 		if !strings.Contains(logs, want) {
 			t.Fatalf("access log lacks %s:\n%s", want, logs)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil || v["time"] == nil || v["level"] == nil || v["msg"] == nil {
+			t.Fatalf("log line is not a JSON record with time, level and msg: %s (%v)", line, err)
 		}
 	}
 	if strings.Contains(logs, testSecret) {
@@ -284,7 +291,7 @@ func TestRequestIDAndMetrics(t *testing.T) {
 	for _, want := range []string{
 		`http_requests_total{code="404",method="GET",route="/api/v1/users/{id}"} 1`,
 		`http_request_duration_seconds_bucket{code="404",method="GET",route="/api/v1/users/{id}"`,
-		`db_pool_max_connections`, `db_pool_acquires_total`,
+		`db_pool_max_connections`, `db_pool_acquires_total`, `store_batches_total{op="get"} 1`,
 	} {
 		if !strings.Contains(string(m.body), want) {
 			t.Fatalf("/metrics lacks %s", want)

@@ -216,3 +216,20 @@ func newMigratedDB(t *testing.T) string {
 	migrateUp(t, u)
 	return u
 }
+
+// waitLog waits until the service's log contains want (log lines are
+// flushed every logFlushInterval) and returns the whole log.
+func (s *service) waitLog(t *testing.T, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		logs := s.logs.String()
+		if strings.Contains(logs, want) {
+			return logs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log lacks %s after 5s:\n%s", want, logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -87,9 +87,7 @@ func TestConcurrentMigrateAndSchemaGate(t *testing.T) {
 	if !strings.Contains(r.errorMessage(t), "schema") {
 		t.Fatalf("/ready says %s, want a schema message", r.body)
 	}
-	if !strings.Contains(s.logs.String(), "Database schema is older than this binary needs") {
-		t.Fatalf("log does not explain the not-ready state:\n%s", s.logs.String())
-	}
+	s.waitLog(t, "Database schema is older than this binary needs")
 
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -170,10 +168,7 @@ func TestStartupWaitsForDatabase(t *testing.T) {
 	migrateUp(t, c.URL)
 	c.Stop()
 	s := startService(t, c.URL, nil)
-	time.Sleep(700 * time.Millisecond)
-	if !strings.Contains(s.logs.String(), "Database connection failed; retrying") {
-		t.Fatalf("no retry logged:\n%s", s.logs.String())
-	}
+	s.waitLog(t, "Database connection failed; retrying")
 	c.Start()
 	s.waitReady(t, http.StatusOK, 15*time.Second)
 }

@@ -8,11 +8,20 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
+// defaultGCPercent is used when GOGC is unset. The service's live heap is
+// only a few MiB, so the runtime's default of 100 collects very often under
+// load; 200 halves the collector's CPU share for a few MiB more peak RSS.
+const defaultGCPercent = 200
+
 // main runs the service until SIGTERM or SIGINT and exits non-zero on error.
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()

@@ -26,6 +26,9 @@ import (
 // version is the service version reported in traces.
 const version = "0.1.0"
 
+// logFlushInterval is how often buffered log lines are written out.
+const logFlushInterval = 100 * time.Millisecond
+
 // Server timeouts.
 const (
 	readHeaderTimeout = 5 * time.Second
@@ -47,7 +50,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	logger := telemetry.NewLogger(stdout, cfg.LogLevel)
+	logs := telemetry.NewBufferedWriter(stdout, logFlushInterval)
+	defer logs.Close()
+	logger := telemetry.NewLogger(logs, cfg.LogLevel)
 	var tracer pgx.QueryTracer
 	var wrap func(http.Handler) http.Handler
 	if cfg.OTLPEndpoint != "" {
@@ -68,23 +73,33 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listening on SERVER_PORT %d: %w", cfg.Port, err)
 	}
-	st := store.Open(pool, max(2, int(pool.Config().MaxConns)/2))
+	st := store.Open(pool, store.DefaultWorkers(int(pool.Config().MaxConns)))
 	defer st.Close()
 	ready := api.NewReadiness(pool.Ping, func(ctx context.Context) (int64, error) { return migrations.Version(ctx, pool) },
 		migrations.RequiredVersion, logger)
 	handler := api.NewHandler(api.Options{
 		Store: st, Verifier: auth.NewVerifier(cfg.JWTSecret), Readiness: ready,
-		Metrics: api.NewMetrics(telemetry.NewPoolCollector(pool)), Logger: logger,
-		AuthRequiredForReads: cfg.AuthRequiredForReads, Wrap: wrap,
+		Metrics: api.NewMetrics(telemetry.NewPoolCollector(pool), st.Collector()), Logger: logger,
+		AuthRequiredForReads: cfg.AuthRequiredForReads, Wrap: wrap, AccessLog: accessLogWriter(cfg.LogLevel, logs),
 	})
 	go startupChecks(ctx, pool, ready, logger)
 	return serveUntilDone(ctx, ln, handler, ready, cfg, logger)
 }
 
-// traceHandler wraps h with OpenTelemetry server spans named by route.
+// accessLogWriter returns w when access lines (level info) are wanted at
+// level, and nil otherwise.
+func accessLogWriter(level string, w io.Writer) io.Writer {
+	if level == "debug" || level == "info" {
+		return w
+	}
+	return nil
+}
+
+// traceHandler wraps h with OpenTelemetry server spans; the instrument
+// middleware renames each span to its method and route once routed.
 func traceHandler(h http.Handler) http.Handler {
 	return otelhttp.NewHandler(h, "http.server", otelhttp.WithSpanNameFormatter(
-		func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
+		func(_ string, r *http.Request) string { return r.Method }))
 }
 
 // startupChecks waits for the database with backoff, then logs whether

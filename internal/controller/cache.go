@@ -23,12 +23,9 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/userservice-dev/userservice-operator/internal/resources"
 )
@@ -75,49 +72,4 @@ func CacheOptions(namespaces []string) cache.Options {
 			&autoscalingv2.HorizontalPodAutoscaler{}: owned,
 		},
 	}
-}
-
-// secretMetadataCache is a cache holding only the namespace and name of every
-// Secret, used to notice when a Secret that a UserService references is
-// created or changes. It is separate from the manager's cache because that
-// one selects Secrets by label, and a cache applies one selector per kind.
-type secretMetadataCache struct {
-	cache.Cache
-}
-
-// GetCache lets the manager start this cache, and wait for it to sync, before the controllers.
-func (c secretMetadataCache) GetCache() cache.Cache { return c.Cache }
-
-// newSecretMetadataCache builds the Secret metadata cache and adds it to the manager.
-func newSecretMetadataCache(mgr manager.Manager, namespaces []string) (cache.Cache, error) {
-	c, err := cache.New(rest.CopyConfig(mgr.GetConfig()), cache.Options{
-		Scheme:            mgr.GetScheme(),
-		Mapper:            mgr.GetRESTMapper(),
-		HTTPClient:        mgr.GetHTTPClient(),
-		DefaultNamespaces: defaultNamespaces(namespaces),
-		DefaultTransform:  minimalMetadata,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c, mgr.Add(secretMetadataCache{Cache: c})
-}
-
-// minimalMetadata keeps only what identifies an object and its version, so
-// that each cached Secret costs a few hundred bytes whatever its labels,
-// annotations, managedFields or data.
-func minimalMetadata(in any) (any, error) {
-	m, ok := in.(*metav1.PartialObjectMetadata)
-	if !ok {
-		return in, nil
-	}
-	return &metav1.PartialObjectMetadata{
-		TypeMeta: m.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            m.Name,
-			Namespace:       m.Namespace,
-			UID:             m.UID,
-			ResourceVersion: m.ResourceVersion,
-		},
-	}, nil
 }

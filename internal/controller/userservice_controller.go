@@ -42,13 +42,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 	"github.com/userservice-dev/userservice-operator/internal/resources"
@@ -102,12 +101,11 @@ func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOption
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &appsv1alpha1.UserService{}, secretRefIndex, secretRefs); err != nil {
 		return fmt.Errorf("indexing UserServices by referenced Secret: %w", err)
 	}
-	secretMeta, err := newSecretMetadataCache(mgr, o.Namespaces)
+	metadataClient, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
-		return fmt.Errorf("creating the Secret metadata cache: %w", err)
+		return fmt.Errorf("creating the metadata client for the Secret watch: %w", err)
 	}
-	secretKind := &metav1.PartialObjectMetadata{}
-	secretKind.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	secrets := newSecretWatch(metadataClient, o.Namespaces, r.userServicesReferencing, r.allUserServices)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&appsv1alpha1.UserService{}).
 		Owns(&appsv1.Deployment{}).
@@ -116,8 +114,7 @@ func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOption
 		Owns(&batchv1.Job{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
-		WatchesRawSource(source.Kind(secretMeta, secretKind,
-			handler.TypedEnqueueRequestsFromMapFunc(r.userServicesReferencing))).
+		WatchesRawSource(secrets).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}).
 		Named("userservice").
 		Complete(r)
@@ -136,12 +133,21 @@ func secretRefs(obj client.Object) []string {
 	return refs
 }
 
-// userServicesReferencing maps a Secret event to the UserServices in its namespace that reference it.
-func (r *UserServiceReconciler) userServicesReferencing(ctx context.Context, s *metav1.PartialObjectMetadata) []reconcile.Request {
+// userServicesReferencing returns requests for the UserServices in namespace that reference the Secret name.
+func (r *UserServiceReconciler) userServicesReferencing(ctx context.Context, namespace, name string) []reconcile.Request {
+	return r.listRequests(ctx, client.InNamespace(namespace), client.MatchingFields{secretRefIndex: name})
+}
+
+// allUserServices returns requests for every UserService in namespace ("" = all).
+func (r *UserServiceReconciler) allUserServices(ctx context.Context, namespace string) []reconcile.Request {
+	return r.listRequests(ctx, client.InNamespace(namespace))
+}
+
+// listRequests lists UserServices from the cache and returns a request for each.
+func (r *UserServiceReconciler) listRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	var list appsv1alpha1.UserServiceList
-	if err := r.Client.List(ctx, &list, client.InNamespace(s.Namespace),
-		client.MatchingFields{secretRefIndex: s.Name}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list UserServices referencing a Secret", "secret", s.Name)
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list UserServices for a Secret event")
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))

@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -31,7 +32,9 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -173,10 +176,10 @@ func (r *UserServiceReconciler) reconcileMigration(ctx context.Context, s *state
 		return false, nil
 	}
 	m, err := r.ensureMigrationJob(ctx, s)
+	s.obs.Migration = m
 	if err != nil {
 		return true, err
 	}
-	s.obs.Migration = m
 	if err := r.pruneMigrationJobs(ctx, s.us, m.Job); err != nil {
 		return true, err
 	}
@@ -317,6 +320,11 @@ func (r *UserServiceReconciler) reconcileDeployment(ctx context.Context, s *stat
 	desired := resources.Deployment(s.us, resources.Inputs{
 		Image: s.obs.ServingImage, JWTSecret: s.jwtSecret, SecretsHash: s.obs.SecretsHash,
 	})
+	if desired.Spec.Replicas == nil {
+		if err := r.handOffReplicas(ctx, desired); err != nil {
+			return true, err
+		}
+	}
 	live := &appsv1.Deployment{}
 	if err := r.apply(ctx, desired, live); err != nil {
 		return true, fmt.Errorf("applying Deployment %q: %w", desired.Name, err)
@@ -328,10 +336,34 @@ func (r *UserServiceReconciler) reconcileDeployment(ctx context.Context, s *stat
 // reconcileService applies the Service.
 func (r *UserServiceReconciler) reconcileService(ctx context.Context, s *state) (bool, error) {
 	desired := resources.Service(s.us)
-	if err := r.apply(ctx, desired, &corev1.Service{}); err != nil {
+	err := r.apply(ctx, desired, &corev1.Service{})
+	if apierrors.IsInvalid(err) {
+		// A port changed by hand is a new entry of the ports list (keyed by
+		// port and protocol) that the operator's apply cannot remove, and
+		// its name now collides: replace the whole list, then apply again.
+		if err = r.replaceServicePorts(ctx, desired); err == nil {
+			err = r.apply(ctx, desired, &corev1.Service{})
+		}
+	}
+	if err != nil {
 		return true, fmt.Errorf("applying Service %q: %w", desired.Name, err)
 	}
 	return false, nil
+}
+
+// replaceServicePorts sets the Service's ports to the desired list with a JSON merge patch.
+func (r *UserServiceReconciler) replaceServicePorts(ctx context.Context, desired *corev1.Service) error {
+	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"ports": desired.Spec.Ports}})
+	if err != nil {
+		return fmt.Errorf("encoding the ports patch: %w", err)
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: desired.Namespace, Name: desired.Name}}
+	if err := r.Client.Patch(ctx, svc, client.RawPatch(types.MergePatchType, patch),
+		client.FieldOwner(resources.FieldOwner)); err != nil {
+		return fmt.Errorf("replacing the ports of Service %q: %w", desired.Name, err)
+	}
+	ctrl.LoggerFrom(ctx).Info("Replaced hand-edited Service ports", "service", desired.Name)
+	return nil
 }
 
 // reconcileExtras applies or deletes the PodDisruptionBudget and the HorizontalPodAutoscaler as the spec asks.
@@ -350,4 +382,52 @@ func (r *UserServiceReconciler) reconcileExtras(ctx context.Context, s *state) (
 		}
 	}
 	return false, nil
+}
+
+// replicasHandOffOwner is the field manager that keeps spec.replicas while the HPA takes it over.
+const replicasHandOffOwner = "userservice-operator-replicas-handoff"
+
+// handOffReplicas runs before the first apply that leaves spec.replicas to an
+// HPA. Server-side apply would delete a field its only owner stops applying,
+// resetting the Deployment to 1 replica; so when the operator is the only
+// applier of spec.replicas, a second field manager first applies the current
+// value, and keeps it until the HPA's scale updates take the field over.
+func (r *UserServiceReconciler) handOffReplicas(ctx context.Context, desired *appsv1.Deployment) error {
+	live := &appsv1.Deployment{}
+	err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(desired), live) // The cache strips managedFields.
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading Deployment %q: %w", desired.Name, err)
+	}
+	if live.Spec.Replicas == nil || !appliesReplicas(live, resources.FieldOwner) {
+		return nil
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": live.Name, "namespace": live.Namespace},
+		"spec":     map[string]any{"replicas": int64(*live.Spec.Replicas)},
+	}}
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(replicasHandOffOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("handing spec.replicas of Deployment %q over to the HPA: %w", live.Name, err)
+	}
+	return nil
+}
+
+// appliesReplicas reports whether manager owns spec.replicas through server-side apply.
+func appliesReplicas(d *appsv1.Deployment, manager string) bool {
+	for _, mf := range d.ManagedFields {
+		if mf.Manager != manager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]map[string]any
+		if json.Unmarshal(mf.FieldsV1.Raw, &fields) == nil {
+			if _, ok := fields["f:spec"]["f:replicas"]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }

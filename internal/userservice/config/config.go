@@ -50,7 +50,7 @@ var Vars = []Var{
 	{"JWT_SECRET", "(required)", "HS256 key for bearer tokens, at least 32 bytes"},
 	{"SERVER_PORT", "3000", "HTTP port (1-65535)"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
-	{"DB_MAX_CONNS", "max(4, 2*GOMAXPROCS)", "maximum pool connections (1-1000)"},
+	{"DB_MAX_CONNS", "max(8, 4*GOMAXPROCS)", "maximum pool connections (1-1000)"},
 	{"DB_MIN_CONNS", "0", "connections kept open when idle (0..DB_MAX_CONNS)"},
 	{"SHUTDOWN_DRAIN", "5s", "time /ready answers 503 before the server stops accepting requests"},
 	{"SHUTDOWN_TIMEOUT", "20s", "upper bound for finishing in-flight requests after the drain"},

@@ -3,13 +3,15 @@ package http
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/userservice-dev/userservice-operator/internal/userservice/auth"
 )
@@ -52,7 +54,7 @@ var recorders = sync.Pool{New: func() any { return new(recorder) }}
 
 // instrument assigns the request id, then after the handler runs writes
 // one access-log line and records metrics by route and status code.
-func instrument(next http.Handler, logger *slog.Logger, m *Metrics) http.Handler {
+func instrument(next http.Handler, log *accessLog, m *Metrics) http.Handler {
 	ids := newIDGenerator()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -73,13 +75,12 @@ func instrument(next http.Handler, logger *slog.Logger, m *Metrics) http.Handler
 		elapsed := time.Since(start)
 		route := routeOf(r.Pattern)
 		m.observe(r.Method, route, status, elapsed)
-		logger.LogAttrs(r.Context(), slog.LevelInfo, "Handled request",
-			slog.String("method", r.Method),
-			slog.String("route", route),
-			slog.Int("status", status),
-			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.Int("bytes", size),
-			slog.String("request_id", id))
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetName(r.Method + " " + route)
+			span.SetAttributes(attribute.String("http.route", route))
+		}
+		log.write(entry{start: start, elapsed: elapsed, method: r.Method, route: route,
+			status: status, bytes: size, requestID: id})
 	})
 }
 

@@ -5,6 +5,7 @@ package http
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -25,11 +26,14 @@ type Store interface {
 
 // Options configures NewHandler.
 type Options struct {
-	Store                Store
-	Verifier             *auth.Verifier
-	Readiness            *Readiness
-	Metrics              *Metrics
-	Logger               *slog.Logger
+	Store     Store
+	Verifier  *auth.Verifier
+	Readiness *Readiness
+	Metrics   *Metrics
+	Logger    *slog.Logger
+	// AccessLog receives one JSON line per request; nil turns access
+	// logging off (as LOG_LEVEL=warn or error does).
+	AccessLog            io.Writer
 	AuthRequiredForReads bool
 	// Wrap, when set, wraps the whole handler (used for tracing).
 	Wrap func(http.Handler) http.Handler
@@ -68,7 +72,7 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("GET /health", health)
 	mux.Handle("GET /ready", o.Readiness)
 	mux.Handle("GET /metrics", o.Metrics.Handler())
-	var h http.Handler = instrument(mux, o.Logger, o.Metrics)
+	var h http.Handler = instrument(mux, newAccessLog(o.AccessLog), o.Metrics)
 	if o.Wrap != nil {
 		h = o.Wrap(h)
 	}

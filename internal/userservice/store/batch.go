@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/trace"
 )
@@ -28,6 +29,8 @@ type batcher[K, V any] struct {
 	run   func(ctx context.Context, batch []*call[K, V])
 	pool  sync.Pool
 	wg    sync.WaitGroup
+
+	batches, calls atomic.Uint64 // statistics for metrics
 }
 
 // newBatcher starts workers goroutines that run batches of up to max calls
@@ -109,6 +112,8 @@ func (b *batcher[K, V]) runLive(ctx context.Context, batch []*call[K, V]) {
 	if n == 0 {
 		return
 	}
+	b.batches.Add(1)
+	b.calls.Add(uint64(n))
 	// The batch's database span becomes a child of the first caller's span.
 	runCtx := trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(live[0].ctx))
 	b.run(runCtx, live)
@@ -120,4 +125,9 @@ func (b *batcher[K, V]) runLive(ctx context.Context, batch []*call[K, V]) {
 // wait blocks until every worker has stopped.
 func (b *batcher[K, V]) wait() {
 	b.wg.Wait()
+}
+
+// counts returns how many batches ran and how many calls they served.
+func (b *batcher[K, V]) counts() (batches, calls uint64) {
+	return b.batches.Load(), b.calls.Load()
 }

@@ -24,7 +24,7 @@ func NewPool(ctx context.Context, databaseURL string, o PoolOptions) (*pgxpool.P
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL URL or keyword/value string: expected e.g. postgres://user:pass@host:5432/db")
 	}
-	cfg.MaxConns = max(4, int32(2*runtime.GOMAXPROCS(0)))
+	cfg.MaxConns = max(8, int32(4*runtime.GOMAXPROCS(0)))
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
 	}

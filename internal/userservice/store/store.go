@@ -27,13 +27,28 @@ type Store struct {
 	cancel  context.CancelFunc
 }
 
-// Open returns a Store over pool with workers batch workers per operation.
-// Close stops the workers; the caller closes the pool.
-func Open(pool *pgxpool.Pool, workers int) *Store {
+// Workers sets how many batches of each kind may run at once.
+type Workers struct {
+	Get, Create int
+}
+
+// DefaultWorkers sizes the batch workers for a pool of maxConns. Lookups
+// are cheap for PostgreSQL, so two workers keep batches large (less CPU per
+// lookup on both sides). Inserts wait for their commit to reach disk, so
+// throughput grows with the number of commits in flight: they get every
+// other connection.
+func DefaultWorkers(maxConns int) Workers {
+	get := 2
+	return Workers{Get: get, Create: max(2, maxConns-get)}
+}
+
+// Open returns a Store over pool with the given batch workers. Close stops
+// the workers; the caller closes the pool.
+func Open(pool *pgxpool.Pool, w Workers) *Store {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{Queries: New(pool), cancel: cancel}
-	s.gets = newBatcher(ctx, workers, maxBatch, s.runGets)
-	s.creates = newBatcher(ctx, workers, maxBatch, s.runCreates)
+	s.gets = newBatcher(ctx, max(1, w.Get), maxBatch, s.runGets)
+	s.creates = newBatcher(ctx, max(1, w.Create), maxBatch, s.runCreates)
 	return s
 }
 
