@@ -1,0 +1,147 @@
+/*
+Copyright 2026 The userservice-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+// Command manager runs the userservice-operator: it reconciles UserService
+// objects into Deployments, Services, Secrets and migration Jobs.
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
+	"github.com/userservice-dev/userservice-operator/internal/controller"
+)
+
+// leaderElectionID is the name of the Lease that elects the active replica.
+const leaderElectionID = "userservice-operator.userservice.dev"
+
+// options holds the command-line flags.
+type options struct {
+	metricsAddr             string
+	probeAddr               string
+	secureMetrics           bool
+	enableHTTP2             bool
+	leaderElect             bool
+	userServiceImage        string
+	watchNamespaces         string
+	maxConcurrentReconciles int
+	zap                     zap.Options
+}
+
+// main parses the flags and runs the manager until SIGTERM.
+func main() {
+	opts := parseFlags(flag.CommandLine, os.Args[1:])
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
+	if err := run(opts); err != nil {
+		ctrl.Log.WithName("setup").Error(err, "Manager stopped with an error")
+		os.Exit(1)
+	}
+}
+
+// parseFlags registers and parses the operator's flags.
+func parseFlags(fs *flag.FlagSet, args []string) options {
+	var o options
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443",
+		"Address the metrics endpoint binds to (:8443 for HTTPS, :8080 for HTTP, 0 to disable).")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
+		"Serve metrics over HTTPS with authentication and authorization. Use --metrics-secure=false for HTTP.")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
+	fs.StringVar(&o.userServiceImage, "user-service-image", "ghcr.io/userservice-dev/user-service:v0.1.0",
+		"Image used for a UserService whose spec.image is empty.")
+	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces to watch; empty watches all namespaces.")
+	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 1, "Number of UserServices reconciled in parallel.")
+	o.zap = zap.Options{Development: false}
+	o.zap.BindFlags(fs)
+	_ = fs.Parse(args) // flag.CommandLine exits on error.
+	return o
+}
+
+// run builds the manager from the options, registers the controller and blocks until the context ends.
+func run(o options) error {
+	log := ctrl.Log.WithName("setup")
+	if o.maxConcurrentReconciles < 1 {
+		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrentReconciles)
+	}
+	if strings.TrimSpace(o.userServiceImage) == "" {
+		return fmt.Errorf("--user-service-image must not be empty: pass an image such as ghcr.io/userservice-dev/user-service:v0.1.0")
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(appsv1alpha1.AddToScheme(scheme))
+
+	namespaces := controller.ParseNamespaces(o.watchNamespaces)
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsOptions(o),
+		HealthProbeBindAddress: o.probeAddr,
+		LeaderElection:         o.leaderElect,
+		LeaderElectionID:       leaderElectionID,
+		Cache:                  controller.CacheOptions(namespaces),
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	r := controller.NewUserServiceReconciler(mgr, o.userServiceImage)
+	if err := r.SetupWithManager(mgr, controller.SetupOptions{
+		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		Namespaces:              namespaces,
+	}); err != nil {
+		return fmt.Errorf("setting up the UserService controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the readiness check: %w", err)
+	}
+	log.Info("Started the manager", "watchNamespaces", namespaces, "userServiceImage", o.userServiceImage,
+		"leaderElect", o.leaderElect)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// metricsOptions configures the metrics server: HTTPS with authentication and
+// authorization by default, as kubebuilder scaffolds it.
+func metricsOptions(o options) metricsserver.Options {
+	var tlsOpts []func(*tls.Config)
+	if !o.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	m := metricsserver.Options{
+		BindAddress:   o.metricsAddr,
+		SecureServing: o.secureMetrics,
+		TLSOpts:       tlsOpts,
+	}
+	if o.secureMetrics {
+		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return m
+}

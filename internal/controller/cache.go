@@ -1,0 +1,75 @@
+/*
+Copyright 2026 The userservice-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+package controller
+
+import (
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/userservice-dev/userservice-operator/internal/resources"
+)
+
+// ParseNamespaces splits the comma-separated --watch-namespaces value,
+// dropping blanks; an empty result means all namespaces.
+func ParseNamespaces(s string) []string {
+	var out []string
+	for _, ns := range strings.Split(s, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// defaultNamespaces turns a namespace list into cache.Options.DefaultNamespaces (nil = all namespaces).
+func defaultNamespaces(namespaces []string) map[string]cache.Config {
+	if len(namespaces) == 0 {
+		return nil
+	}
+	m := make(map[string]cache.Config, len(namespaces))
+	for _, ns := range namespaces {
+		m[ns] = cache.Config{}
+	}
+	return m
+}
+
+// CacheOptions returns the manager's cache options. Secrets, Jobs and the
+// other children are cached only when labelled managed-by=userservice-operator,
+// so Secrets the operator does not own never enter memory, and managedFields
+// are stripped from every cached object.
+func CacheOptions(namespaces []string) cache.Options {
+	owned := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{resources.LabelManagedBy: resources.ManagedBy})}
+	return cache.Options{
+		DefaultNamespaces: defaultNamespaces(namespaces),
+		DefaultTransform:  cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}:                         owned,
+			&batchv1.Job{}:                           owned,
+			&appsv1.Deployment{}:                     owned,
+			&corev1.Service{}:                        owned,
+			&policyv1.PodDisruptionBudget{}:          owned,
+			&autoscalingv2.HorizontalPodAutoscaler{}: owned,
+		},
+	}
+}

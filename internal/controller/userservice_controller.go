@@ -1,0 +1,230 @@
+/*
+Copyright 2026 The userservice-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+package controller
+
+// RBAC: least privilege for what the reconciler reads and writes.
+// +kubebuilder:rbac:groups=apps.userservice.dev,resources=userservices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps.userservice.dev,resources=userservices/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps.userservice.dev,resources=userservices/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
+	"github.com/userservice-dev/userservice-operator/internal/resources"
+)
+
+// secretRefIndex indexes UserServices by "<secret name>" for every Secret they
+// reference (database URL and user-provided JWT secret), within their namespace.
+const secretRefIndex = "userservice.dev/secret-refs"
+
+// UserServiceReconciler reconciles a UserService into its Deployment, Service,
+// Secrets, migration Jobs, PodDisruptionBudget and HorizontalPodAutoscaler.
+type UserServiceReconciler struct {
+	// Client reads from the manager's label-filtered cache and writes to the API server.
+	Client client.Client
+	// APIReader reads user-owned Secrets directly from the API server, so that
+	// they never enter a cache.
+	APIReader client.Reader
+	// Recorder emits events.k8s.io Events on UserServices.
+	Recorder events.EventRecorder
+	// DefaultImage is used when spec.image is empty (--user-service-image).
+	DefaultImage string
+	// Random is the source of generated JWT secrets.
+	Random io.Reader
+}
+
+// SetupOptions configure the controller's watches and concurrency.
+type SetupOptions struct {
+	// MaxConcurrentReconciles is the number of UserServices reconciled in parallel.
+	MaxConcurrentReconciles int
+	// Namespaces limits the Secret metadata watch, as --watch-namespaces does for the manager's cache.
+	Namespaces []string
+}
+
+// NewUserServiceReconciler returns a reconciler using the manager's client,
+// uncached reader and event recorder.
+func NewUserServiceReconciler(mgr ctrl.Manager, defaultImage string) *UserServiceReconciler {
+	return &UserServiceReconciler{
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Recorder:     mgr.GetEventRecorder(resources.FieldOwner),
+		DefaultImage: defaultImage,
+		Random:       rand.Reader,
+	}
+}
+
+// SetupWithManager registers the controller: it watches UserServices, the
+// children they own, and the metadata of every Secret so that a referenced
+// Secret appearing or changing triggers a reconcile of the UserServices using it.
+func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) error {
+	ctx := context.Background()
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &appsv1alpha1.UserService{}, secretRefIndex, secretRefs); err != nil {
+		return fmt.Errorf("indexing UserServices by referenced Secret: %w", err)
+	}
+	metadataClient, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return fmt.Errorf("creating the metadata client for the Secret watch: %w", err)
+	}
+	secrets := newSecretWatch(metadataClient, o.Namespaces, r.userServicesReferencing, r.allUserServices)
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&appsv1alpha1.UserService{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.Secret{}).
+		Owns(&batchv1.Job{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		WatchesRawSource(secrets).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}).
+		Named("userservice").
+		Complete(r)
+}
+
+// secretRefs returns the names of the Secrets a UserService references, for the field index.
+func secretRefs(obj client.Object) []string {
+	us, ok := obj.(*appsv1alpha1.UserService)
+	if !ok {
+		return nil
+	}
+	refs := []string{us.Spec.Database.URLSecretRef.Name}
+	if j := us.Spec.Auth.JWTSecretRef; j != nil && j.Name != refs[0] {
+		refs = append(refs, j.Name)
+	}
+	return refs
+}
+
+// userServicesReferencing returns requests for the UserServices in namespace that reference the Secret name.
+func (r *UserServiceReconciler) userServicesReferencing(ctx context.Context, namespace, name string) []reconcile.Request {
+	return r.listRequests(ctx, client.InNamespace(namespace), client.MatchingFields{secretRefIndex: name})
+}
+
+// allUserServices returns requests for every UserService in namespace ("" = all).
+func (r *UserServiceReconciler) allUserServices(ctx context.Context, namespace string) []reconcile.Request {
+	return r.listRequests(ctx, client.InNamespace(namespace))
+}
+
+// listRequests lists UserServices from the cache and returns a request for each.
+func (r *UserServiceReconciler) listRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	var list appsv1alpha1.UserServiceList
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list UserServices for a Secret event")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, us := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&us)})
+	}
+	return reqs
+}
+
+// Reconcile drives one UserService toward its spec, one phase after another,
+// and writes its status once at the end, only if it changed.
+func (r *UserServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	us := &appsv1alpha1.UserService{}
+	if err := r.Client.Get(ctx, req.NamespacedName, us); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !us.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // Owner references let the garbage collector delete the children.
+	}
+	s := newState(us, r.DefaultImage)
+	defer func() { retErr = errors.Join(retErr, r.updateStatus(ctx, s)) }()
+	if us.Spec.Paused {
+		return ctrl.Result{}, nil
+	}
+	phases := []func(context.Context, *state) (bool, error){
+		r.reconcileSecrets,
+		r.reconcileDatabase,
+		r.reconcileMigration,
+		r.reconcileDeployment,
+		r.reconcileService,
+		r.reconcileExtras,
+	}
+	for _, phase := range phases {
+		if done, err := phase(ctx, s); err != nil || done {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// updateStatus computes the status from what the phases observed and patches
+// it once, only when it changed, then emits the events of the transitions.
+func (r *UserServiceReconciler) updateStatus(ctx context.Context, s *state) error {
+	if s.obs.Deployment == nil && !s.obs.Paused {
+		d, err := r.currentDeployment(ctx, s.us)
+		if err != nil {
+			return err
+		}
+		s.obs.Deployment = d
+	}
+	old := s.us.Status
+	st := computeStatus(old, s.obs)
+	if equality.Semantic.DeepEqual(old, st) {
+		return nil
+	}
+	before := s.us.DeepCopy()
+	s.us.Status = st
+	if err := r.Client.Status().Patch(ctx, s.us, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("patching the status of UserService %q: %w", s.us.Name, err)
+	}
+	r.emitTransitionEvents(s.us, old, st)
+	return nil
+}
+
+// emitTransitionEvents records MigrationFailed and RolloutComplete events
+// when the status enters those states, once per transition.
+func (r *UserServiceReconciler) emitTransitionEvents(us *appsv1alpha1.UserService, old, st appsv1alpha1.UserServiceStatus) {
+	if c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionDegraded); c != nil &&
+		c.Status == metav1.ConditionTrue && c.Reason == ReasonMigrationFailed {
+		if o := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionDegraded); o == nil ||
+			o.Reason != c.Reason || o.Message != c.Message || o.Status != c.Status {
+			r.Recorder.Eventf(us, nil, corev1.EventTypeWarning, EventMigrationFailed, "Migrate", "%s", c.Message)
+		}
+	}
+	if meta.IsStatusConditionTrue(st.Conditions, appsv1alpha1.ConditionReady) &&
+		(!meta.IsStatusConditionTrue(old.Conditions, appsv1alpha1.ConditionReady) || old.Image != st.Image) {
+		r.Recorder.Eventf(us, nil, corev1.EventTypeNormal, EventRolloutComplete, "Rollout",
+			"Image %q serves on %s replicas", st.Image, st.ReplicasSummary)
+	}
+}

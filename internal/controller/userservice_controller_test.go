@@ -1,0 +1,440 @@
+/*
+Copyright 2026 The userservice-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+package controller
+
+import (
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
+	"github.com/userservice-dev/userservice-operator/internal/resources"
+)
+
+const (
+	imageV1 = "ghcr.io/userservice-dev/user-service:v1"
+	imageV2 = "ghcr.io/userservice-dev/user-service:v2"
+	imageV3 = "ghcr.io/userservice-dev/user-service:v3"
+)
+
+var _ = Describe("UserService controller", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("creates every child with the documented contents", func() {
+		readyWith(ns, nil)
+		us := getUS(ns)
+
+		By("the Deployment")
+		d := &appsv1.Deployment{}
+		Expect(getObj(ns, "users", d)).To(Succeed())
+		Expect(d.Labels).To(And(HaveKeyWithValue(resources.LabelName, "user-service"),
+			HaveKeyWithValue(resources.LabelInstance, "users"),
+			HaveKeyWithValue(resources.LabelManagedBy, "userservice-operator"),
+			HaveKeyWithValue(resources.LabelVersion, "v1")))
+		Expect(d.Spec.Selector.MatchLabels).To(Equal(map[string]string{
+			resources.LabelName: "user-service", resources.LabelInstance: "users"}))
+		Expect(*d.Spec.Replicas).To(Equal(int32(2)))
+		Expect(d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue()).To(Equal(0))
+		c := d.Spec.Template.Spec.Containers[0]
+		Expect(c.Args).To(Equal([]string{"serve"}))
+		Expect(c.Ports).To(ConsistOf(HaveField("Name", "http")))
+		Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/health"))
+		Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/ready"))
+		Expect(c.StartupProbe).NotTo(BeNil())
+		Expect(c.Lifecycle.PreStop.Sleep).NotTo(BeNil())
+		Expect(*d.Spec.Template.Spec.TerminationGracePeriodSeconds).To(BeNumerically(">=", 30))
+		Expect(*c.SecurityContext.ReadOnlyRootFilesystem).To(BeTrue())
+		Expect(c.Resources.Requests.Memory().String()).To(Equal("64Mi"))
+		Expect(d.Spec.Template.Annotations).To(HaveKey(resources.AnnotationSecretHash))
+		for _, e := range c.Env {
+			if e.Name == "DATABASE_URL" || e.Name == "JWT_SECRET" {
+				Expect(e.Value).To(BeEmpty(), e.Name+" must come from a secretKeyRef")
+				Expect(e.ValueFrom.SecretKeyRef).NotTo(BeNil())
+			}
+		}
+
+		By("the Service, the generated JWT Secret, the PodDisruptionBudget and the succeeded Job")
+		svc := &corev1.Service{}
+		Expect(getObj(ns, "users", svc)).To(Succeed())
+		Expect(svc.Spec.Ports[0].Port).To(Equal(int32(80)))
+		Expect(svc.Spec.Ports[0].TargetPort).To(Equal(intstr.FromString("http")))
+		jwt := &corev1.Secret{}
+		Expect(getObj(ns, "users-jwt", jwt)).To(Succeed())
+		Expect(len(jwt.Data["jwt-secret"])).To(BeNumerically(">=", 32))
+		pdb := &policyv1.PodDisruptionBudget{}
+		Expect(getObj(ns, "users", pdb)).To(Succeed())
+		Expect(pdb.Spec.MaxUnavailable.IntValue()).To(Equal(1))
+		job := migrationJob(ns, imageV1)
+		Expect(job.Spec.Template.Spec.Containers[0].Args).To(Equal([]string{"migrate", "up"}))
+		Expect(job.Spec.Template.Spec.Containers[0].Env).To(Equal(c.Env))
+		Eventually(func() *int32 {
+			Expect(getObj(ns, job.Name, job)).To(Succeed())
+			return job.Spec.TTLSecondsAfterFinished
+		}).ShouldNot(BeNil(), "a succeeded Job gets a TTL")
+		Expect(apierrors.IsNotFound(getObj(ns, "users", &autoscalingv2.HorizontalPodAutoscaler{}))).To(BeTrue())
+
+		By("the status")
+		us = getUS(ns)
+		Expect(us.Status.Image).To(Equal(imageV1))
+		Expect(us.Status.MigratedImage).To(Equal(imageV1))
+		Expect(us.Status.MigrationJob).To(Equal(job.Name))
+		Expect(us.Status.ServiceURL).To(Equal("http://users." + ns + ".svc:80"))
+		Expect(us.Status.Selector).To(Equal("app.kubernetes.io/instance=users,app.kubernetes.io/name=user-service"))
+		Expect(us.Status.ReplicasSummary).To(Equal("2/2"))
+		Eventually(func() []string { return eventReasons(ns) }).Should(ContainElements(
+			EventSecretGenerated, EventMigrationStarted, EventMigrationSucceeded, EventRolloutComplete))
+	})
+
+	It("sets owner references on every child so the garbage collector deletes them", func() {
+		readyWith(ns, nil)
+		us := getUS(ns)
+		children := []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{}}
+		for _, obj := range children {
+			Expect(getObj(ns, "users", obj)).To(Succeed())
+		}
+		jwt := &corev1.Secret{}
+		Expect(getObj(ns, "users-jwt", jwt)).To(Succeed())
+		children = append(children, jwt, migrationJob(ns, imageV1))
+		for _, obj := range children {
+			Expect(obj.GetOwnerReferences()).To(ConsistOf(And(
+				HaveField("UID", us.UID), HaveField("Kind", "UserService"),
+				HaveField("Controller", HaveValue(BeTrue())), HaveField("BlockOwnerDeletion", HaveValue(BeTrue())),
+			)), describe(obj))
+		}
+	})
+
+	It("reports DatabaseSecretNotFound and reconciles when the Secret appears later", func() {
+		createUserService(ns, nil)
+		Eventually(func() metav1.Condition { return condition(ns, "Ready") }).Should(And(
+			haveCondition(metav1.ConditionFalse, ReasonDatabaseSecretNotFound),
+			HaveField("Message", And(ContainSubstring(`"db"`), ContainSubstring(`"url"`)))))
+		Consistently(func() ([]batchv1.Job, error) {
+			var jobs batchv1.JobList
+			return jobs.Items, k8sClient.List(ctx, &jobs, client.InNamespace(ns))
+		}).Should(BeEmpty())
+
+		By("creating the Secret without the key")
+		s := createSecret(ns, "db", "wrong", "x")
+		Eventually(func() string { return condition(ns, "Ready").Message }).Should(ContainSubstring(`has no key "url"`))
+
+		By("adding the key: the metadata watch triggers a reconcile without a resync")
+		s.Data = map[string][]byte{"url": []byte("postgres://u:p@db/users")}
+		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		migrationJob(ns, imageV1)
+		Eventually(func() metav1.Condition { return condition(ns, "Progressing") }).
+			Should(haveCondition(metav1.ConditionTrue, ReasonMigrating))
+	})
+
+	It("gates a new image on its migration Job", func() {
+		readyWith(ns, nil)
+
+		By("keeping the old template while the new image's Job runs")
+		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Image = imageV2 })
+		jobV2 := migrationJob(ns, imageV2)
+		Eventually(func() metav1.Condition { return condition(ns, "Progressing") }).
+			Should(haveCondition(metav1.ConditionTrue, ReasonMigrating))
+		Expect(condition(ns, "Ready")).To(haveCondition(metav1.ConditionFalse, ReasonMigrating))
+		Consistently(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV1))
+
+		By("keeping the old template and reporting Degraded when the Job fails")
+		finishJob(jobV2, false)
+		Eventually(func() metav1.Condition { return condition(ns, "Degraded") }).Should(And(
+			haveCondition(metav1.ConditionTrue, ReasonMigrationFailed), HaveField("Message", ContainSubstring(jobV2.Name))))
+		Expect(deploymentImageOf(ns)).To(Equal(imageV1))
+		Expect(getUS(ns).Status.MigratedImage).To(Equal(imageV1))
+		Eventually(func() []string { return eventReasons(ns) }).Should(ContainElement(EventMigrationFailed))
+		Consistently(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV1))
+		Expect(getObj(ns, jobV2.Name, &batchv1.Job{})).To(Succeed(), "a failed Job is kept for its logs")
+
+		By("starting a new Job for a fixed image and rolling out once it succeeds")
+		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Image = imageV3 })
+		jobV3 := migrationJob(ns, imageV3)
+		Expect(jobV3.Name).NotTo(Equal(jobV2.Name))
+		Expect(deploymentImageOf(ns)).To(Equal(imageV1))
+		finishJob(jobV3, true)
+		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV3))
+		rollOutDeployment(ns)
+		Eventually(func() metav1.Condition { return condition(ns, "Ready") }).
+			Should(haveCondition(metav1.ConditionTrue, ReasonRolloutComplete))
+		us := getUS(ns)
+		Expect(us.Status.MigratedImage).To(Equal(imageV3))
+		Expect(condition(ns, "Degraded")).To(haveCondition(metav1.ConditionFalse, ReasonAsExpected))
+	})
+
+	It("rolls out directly when migrations are disabled", func() {
+		readyWith(ns, func(us *appsv1alpha1.UserService) { us.Spec.Migrations.Enabled = ptr.To(false) })
+		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Image = imageV2 })
+		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV2))
+		var jobs batchv1.JobList
+		Expect(k8sClient.List(ctx, &jobs, client.InNamespace(ns))).To(Succeed())
+		Expect(jobs.Items).To(BeEmpty())
+	})
+
+	It("sets Ready with the current observedGeneration on the status and every condition", func() {
+		readyWith(ns, nil)
+		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.LogLevel = "debug" })
+		gen := getUS(ns).Generation
+		Eventually(func() int64 { return getUS(ns).Status.ObservedGeneration }).Should(Equal(gen))
+		rollOutDeployment(ns)
+		Eventually(func() metav1.Condition { return condition(ns, "Ready") }).Should(And(
+			haveCondition(metav1.ConditionTrue, ReasonRolloutComplete), HaveField("ObservedGeneration", gen)))
+		for _, c := range getUS(ns).Status.Conditions {
+			Expect(c.ObservedGeneration).To(Equal(gen), c.Type)
+		}
+	})
+
+	It("changes the pod-template hash when a referenced Secret rotates", func() {
+		createSecret(ns, "jwt", "key", strings.Repeat("k", 40))
+		readyWith(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.Auth.JWTSecretRef = &appsv1alpha1.JWTSecretRef{Name: "jwt", Key: "key"}
+		})
+		hash := func() string {
+			d := &appsv1.Deployment{}
+			Expect(getObj(ns, "users", d)).To(Succeed())
+			return d.Spec.Template.Annotations[resources.AnnotationSecretHash]
+		}
+		first := hash()
+		Expect(apierrors.IsNotFound(getObj(ns, "users-jwt", &corev1.Secret{}))).To(BeTrue(),
+			"no JWT Secret is generated when spec.auth.jwtSecretRef is set")
+
+		By("rotating the database URL")
+		db := &corev1.Secret{}
+		Expect(getObj(ns, "db", db)).To(Succeed())
+		db.Data["url"] = []byte("postgres://u:rotated@db/users")
+		Expect(k8sClient.Update(ctx, db)).To(Succeed())
+		Eventually(hash).ShouldNot(Equal(first))
+		second := hash()
+
+		By("rotating the JWT secret")
+		jwt := &corev1.Secret{}
+		Expect(getObj(ns, "jwt", jwt)).To(Succeed())
+		jwt.Data["key"] = []byte(strings.Repeat("r", 40))
+		Expect(k8sClient.Update(ctx, jwt)).To(Succeed())
+		Eventually(hash).ShouldNot(Equal(second))
+	})
+
+	It("never regenerates the generated JWT Secret", func() {
+		readyWith(ns, nil)
+		jwt := &corev1.Secret{}
+		Expect(getObj(ns, "users-jwt", jwt)).To(Succeed())
+		value := string(jwt.Data["jwt-secret"])
+		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Image = imageV2 })
+		succeedMigration(ns, imageV2)
+		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV2))
+		Expect(getObj(ns, "users-jwt", jwt)).To(Succeed())
+		Expect(string(jwt.Data["jwt-secret"])).To(Equal(value))
+	})
+
+	It("puts back a hand-edited child and recreates a deleted one", func() {
+		readyWith(ns, nil)
+
+		By("editing the Deployment's replicas and image by hand")
+		d := &appsv1.Deployment{}
+		Expect(getObj(ns, "users", d)).To(Succeed())
+		d.Spec.Replicas = ptr.To[int32](7)
+		d.Spec.Template.Spec.Containers[0].Image = "evil:latest"
+		Expect(k8sClient.Update(ctx, d)).To(Succeed())
+		Eventually(func() (string, error) {
+			err := getObj(ns, "users", d)
+			return d.Spec.Template.Spec.Containers[0].Image, err
+		}).Should(Equal(imageV1))
+		Expect(*d.Spec.Replicas).To(Equal(int32(2)))
+
+		By("editing the Service's port")
+		svc := &corev1.Service{}
+		Expect(getObj(ns, "users", svc)).To(Succeed())
+		svc.Spec.Ports[0].Port = 9999
+		Expect(k8sClient.Update(ctx, svc)).To(Succeed())
+		Eventually(func() (int32, error) {
+			err := getObj(ns, "users", svc)
+			return svc.Spec.Ports[0].Port, err
+		}).Should(Equal(int32(80)))
+
+		By("deleting the Service and the PodDisruptionBudget")
+		Expect(k8sClient.Delete(ctx, svc)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "users"}})).To(Succeed())
+		Eventually(func() error { return getObj(ns, "users", &corev1.Service{}) }).Should(Succeed())
+		Eventually(func() error { return getObj(ns, "users", &policyv1.PodDisruptionBudget{}) }).Should(Succeed())
+	})
+
+	It("writes nothing when a reconcile has nothing to do", func() {
+		readyWith(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.Env = []corev1.EnvVar{{Name: "Z", Value: "1"}, {Name: "A", Value: "2"}}
+			us.Spec.Autoscaling = &appsv1alpha1.AutoscalingSpec{MaxReplicas: 4}
+			us.Spec.Service.Type = corev1.ServiceTypeNodePort
+		})
+		objects := []client.Object{
+			&appsv1alpha1.UserService{ObjectMeta: metav1.ObjectMeta{Name: "users"}},
+			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "users"}},
+			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "users"}},
+			&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "users"}},
+			&autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "users"}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "users-jwt"}},
+			&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: resources.MigrationJobName(getUS(ns), imageV1)}},
+		}
+		versions := func() map[string]string {
+			v := map[string]string{}
+			for _, obj := range objects {
+				Expect(getObj(ns, obj.GetName(), obj)).To(Succeed(), describe(obj))
+				v[describe(obj)] = obj.GetResourceVersion()
+			}
+			return v
+		}
+		Eventually(func() bool { // Wait for the TTL patch and the last status write to settle.
+			return migrationJobTTLSet(ns) && condition(ns, "Ready").Status == metav1.ConditionTrue
+		}).Should(BeTrue())
+		before := versions()
+		for range 3 {
+			_, err := reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
+			Expect(err).NotTo(HaveOccurred())
+		}
+		Expect(versions()).To(Equal(before))
+		Consistently(versions).Should(Equal(before))
+	})
+
+	It("stops reconciling while paused and says so", func() {
+		readyWith(ns, nil)
+		updateUS(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.Paused = true
+			us.Spec.Image = imageV2
+		})
+		Eventually(func() metav1.Condition { return condition(ns, "Progressing") }).
+			Should(haveCondition(metav1.ConditionFalse, ReasonPaused))
+		Consistently(func() error {
+			return getObj(ns, resources.MigrationJobName(getUS(ns), imageV2), &batchv1.Job{})
+		}).Should(Satisfy(apierrors.IsNotFound))
+
+		By("resuming")
+		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Paused = false })
+		succeedMigration(ns, imageV2)
+		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV2))
+	})
+
+	It("creates, updates and removes the HPA and the PodDisruptionBudget as the spec changes", func() {
+		readyWith(ns, nil)
+		pdb := &policyv1.PodDisruptionBudget{}
+		Expect(getObj(ns, "users", pdb)).To(Succeed())
+
+		By("enabling autoscaling: the HPA owns the replica count")
+		updateUS(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.Autoscaling = &appsv1alpha1.AutoscalingSpec{MinReplicas: ptr.To[int32](3), MaxReplicas: 6}
+		})
+		hpa := &autoscalingv2.HorizontalPodAutoscaler{}
+		Eventually(func() error { return getObj(ns, "users", hpa) }).Should(Succeed())
+		Expect(*hpa.Spec.MinReplicas).To(Equal(int32(3)))
+		Eventually(func() bool { return operatorOwnsReplicas(ns) }).Should(BeFalse())
+		Consistently(func() int32 {
+			d := &appsv1.Deployment{}
+			Expect(getObj(ns, "users", d)).To(Succeed())
+			return *d.Spec.Replicas
+		}).Should(Equal(int32(2)), "handing replicas to the HPA must not reset them to the default of 1")
+
+		By("changing the HPA bounds")
+		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Autoscaling.MaxReplicas = 9 })
+		Eventually(func() (int32, error) { err := getObj(ns, "users", hpa); return hpa.Spec.MaxReplicas, err }).Should(Equal(int32(9)))
+
+		By("setting an explicit budget")
+		updateUS(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.PodDisruptionBudget = &appsv1alpha1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromString("50%"))}
+		})
+		Eventually(func() (*intstr.IntOrString, error) {
+			err := getObj(ns, "users", pdb)
+			return pdb.Spec.MinAvailable, err
+		}).
+			Should(HaveValue(Equal(intstr.FromString("50%"))))
+		Expect(pdb.Spec.MaxUnavailable).To(BeNil())
+
+		By("removing autoscaling and the budget with one replica: both are deleted")
+		updateUS(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.Autoscaling = nil
+			us.Spec.PodDisruptionBudget = nil
+			us.Spec.Replicas = ptr.To[int32](1)
+		})
+		Eventually(func() error { return getObj(ns, "users", &autoscalingv2.HorizontalPodAutoscaler{}) }).Should(Satisfy(apierrors.IsNotFound))
+		Eventually(func() error { return getObj(ns, "users", &policyv1.PodDisruptionBudget{}) }).Should(Satisfy(apierrors.IsNotFound))
+		Eventually(func() int32 {
+			d := &appsv1.Deployment{}
+			Expect(getObj(ns, "users", d)).To(Succeed())
+			return *d.Spec.Replicas
+		}).Should(Equal(int32(1)))
+	})
+
+	It("prunes old migration Jobs, keeping the last 3", func() {
+		readyWith(ns, nil)
+		for i, image := range []string{imageV2, imageV3, imageV1 + "-a", imageV1 + "-b"} {
+			updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Image = image })
+			succeedMigration(ns, image)
+			Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(image), "step %d", i)
+		}
+		Eventually(func() ([]batchv1.Job, error) {
+			var jobs batchv1.JobList
+			return jobs.Items, k8sClient.List(ctx, &jobs, client.InNamespace(ns))
+		}).Should(HaveLen(3))
+		Expect(getObj(ns, resources.MigrationJobName(getUS(ns), imageV1+"-b"), &batchv1.Job{})).To(Succeed())
+	})
+
+	It("caches only the Secrets it owns", func() {
+		readyWith(ns, nil)
+		createSecret(ns, "unrelated", "k", "v")
+		Consistently(func() ([]string, error) {
+			var list corev1.SecretList
+			err := mgrCache.List(ctx, &list, client.InNamespace(ns))
+			var names []string
+			for _, s := range list.Items {
+				names = append(names, s.Name)
+				if len(s.ManagedFields) > 0 {
+					names = append(names, "managedFields of "+s.Name)
+				}
+			}
+			return names, err
+		}).Should(Equal([]string{"users-jwt"}))
+	})
+})
+
+// migrationJobTTLSet reports whether the v1 migration Job got its TTL.
+func migrationJobTTLSet(ns string) bool {
+	job := &batchv1.Job{}
+	if err := getObj(ns, resources.MigrationJobName(getUS(ns), imageV1), job); err != nil {
+		return false
+	}
+	return job.Spec.TTLSecondsAfterFinished != nil
+}
+
+// operatorOwnsReplicas reports whether the operator's field manager owns the Deployment's spec.replicas.
+func operatorOwnsReplicas(ns string) bool {
+	d := &appsv1.Deployment{}
+	Expect(getObj(ns, "users", d)).To(Succeed())
+	for _, mf := range d.ManagedFields {
+		if mf.Manager == resources.FieldOwner && mf.Operation == metav1.ManagedFieldsOperationApply &&
+			strings.Contains(string(mf.FieldsV1.Raw), `"f:replicas"`) {
+			return true
+		}
+	}
+	return false
+}

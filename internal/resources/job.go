@@ -1,0 +1,97 @@
+/*
+Copyright 2026 The userservice-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+package resources
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
+)
+
+// MigrationArgs are the arguments of the migration container.
+var migrationArgs = []string{"migrate", "up"}
+
+// MigrationSucceededTTLSeconds is the ttlSecondsAfterFinished set on a Job once it has succeeded.
+const MigrationSucceededTTLSeconds = 3600
+
+// MigrationJobName returns <name>-migrate-<hash>, where the hash covers
+// everything the Job runs: the image, its arguments, the database reference,
+// the user's env and the migration spec. Any change yields a new Job, because
+// a Job's pod template cannot be updated.
+func MigrationJobName(us *appsv1alpha1.UserService, image string) string {
+	m := us.Spec.Migrations
+	in := struct {
+		Image                 string
+		Args                  []string
+		Database              SecretKey
+		Env                   []corev1.EnvVar
+		BackoffLimit          int32
+		ActiveDeadlineSeconds int64
+	}{image, migrationArgs, DatabaseSecret(us), us.Spec.Env, backoffLimit(m), activeDeadline(m)}
+	b, _ := json.Marshal(in) // Marshalling these plain types cannot fail.
+	sum := sha256.Sum256(b)
+	return us.Name + "-migrate-" + hex.EncodeToString(sum[:])[:10]
+}
+
+// MigrationJob returns the Job that runs `user-service migrate up` with in.Image,
+// the same env and security context as the Deployment, and no retries beyond
+// spec.migrations.backoffLimit. Its pods do not match the Service's selector.
+func MigrationJob(us *appsv1alpha1.UserService, in Inputs) *batchv1.Job {
+	m := us.Spec.Migrations
+	spec := podSpec(us, container(us, in, migrationArgs...))
+	spec.RestartPolicy = corev1.RestartPolicyNever
+	meta := objectMeta(us, MigrationJobName(us, in.Image), in.Image)
+	meta.Labels[LabelComponent] = "migration"
+	meta.Annotations = map[string]string{AnnotationImage: in.Image}
+	return &batchv1.Job{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: meta,
+		Spec: batchv1.JobSpec{
+			BackoffLimit:          ptr.To(backoffLimit(m)),
+			ActiveDeadlineSeconds: ptr.To(activeDeadline(m)),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{
+					LabelInstance:  us.Name,
+					LabelManagedBy: ManagedBy,
+					LabelComponent: "migration",
+				}},
+				Spec: spec,
+			},
+		},
+	}
+}
+
+// MigrationsEnabled reports whether spec.migrations.enabled is true (the default).
+func MigrationsEnabled(us *appsv1alpha1.UserService) bool {
+	return ptr.Deref(us.Spec.Migrations.Enabled, true)
+}
+
+// backoffLimit returns spec.migrations.backoffLimit, 3 when unset.
+func backoffLimit(m appsv1alpha1.MigrationsSpec) int32 {
+	return ptr.Deref(m.BackoffLimit, 3)
+}
+
+// activeDeadline returns spec.migrations.activeDeadlineSeconds, 600 when unset.
+func activeDeadline(m appsv1alpha1.MigrationsSpec) int64 {
+	return ptr.Deref(m.ActiveDeadlineSeconds, 600)
+}
