@@ -95,11 +95,16 @@ func accessLogWriter(level string, w io.Writer) io.Writer {
 	return nil
 }
 
-// traceHandler wraps h with OpenTelemetry server spans; the instrument
-// middleware renames each span to its method and route once routed.
+// traceHandler wraps h with OpenTelemetry server spans named by method
+// and route (otelhttp renames the span once the mux has matched a route).
 func traceHandler(h http.Handler) http.Handler {
 	return otelhttp.NewHandler(h, "http.server", otelhttp.WithSpanNameFormatter(
-		func(_ string, r *http.Request) string { return r.Method }))
+		func(_ string, r *http.Request) string {
+			if r.Pattern != "" {
+				return r.Pattern
+			}
+			return r.Method
+		}))
 }
 
 // startupChecks waits for the database with backoff, then logs whether
