@@ -105,7 +105,10 @@ func run(o options) error {
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       leaderElectionID,
-		Cache:                  controller.CacheOptions(namespaces),
+		// The process exits right after the manager stops, so the Lease can be
+		// released at once and a standby takes over without waiting for it to expire.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         controller.CacheOptions(namespaces),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
