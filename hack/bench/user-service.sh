@@ -78,6 +78,7 @@ curl -fsS "http://127.0.0.1:$port/ready" >/dev/null || { tail "$work/service.log
 sleep 1
 rss_kib() { awk -v k="$1:" '$1==k {print $2}' "/proc/$svc_pid/status"; }
 idle_rss=$(rss_kib VmRSS)
+idle_anon=$(rss_kib RssAnon)
 
 cat >"$work/get.lua" <<'LUA'
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
@@ -134,6 +135,11 @@ read -r post_rps post_non2xx post_p99 post_errs < <(TOKEN="$TOKEN" wrk_run post 
 t2=$(cpu_ticks)
 peak_rss=$(rss_kib VmHWM)
 curl -fsS "http://127.0.0.1:$port/metrics" >"$work/metrics.txt" || true
+sleep 15
+after_rss=$(rss_kib VmRSS) # idle again, 15 s after the load
+after_anon=$(rss_kib RssAnon)
+after_file=$(rss_kib RssFile)
+idle_anon=${idle_anon:-0}
 batch_mean() {
   awk -v op="$1" '$1 == "store_batches_total{op=\""op"\"}" {b=$2} $1 == "store_batched_calls_total{op=\""op"\"}" {c=$2}
     END { if (b > 0) printf "%.1f", c / b; else print "nan" }' "$work/metrics.txt"
@@ -159,5 +165,7 @@ echo "get_non2xx=$get_non2xx get_socket_errors=$get_errs get_p99=$get_p99"
 echo "post_non2xx=$post_non2xx post_socket_errors=$post_errs post_p99=$post_p99"
 echo "service_cpu_us_per_get=$(cpu_us_per_req "$t0" "$t1" "$get_rps") service_cpu_us_per_post=$(cpu_us_per_req "$t1" "$t2" "$post_rps")"
 echo "mean_batch_get=$(batch_mean get) mean_batch_create=$(batch_mean create)"
-echo "idle_rss_mib=$(awk -v k="$idle_rss" 'BEGIN {printf "%.1f", k/1024}') peak_rss_mib=$(awk -v k="$peak_rss" 'BEGIN {printf "%.1f", k/1024}')"
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k/1024}'; }
+echo "idle_rss_mib=$(mib "$idle_rss") (anon $(mib "$idle_anon")) peak_rss_mib=$(mib "$peak_rss")"
+echo "idle_after_load_rss_mib=$(mib "$after_rss") (anon $(mib "$after_anon"), file $(mib "$after_file"))"
 echo "binary_bytes=$(stat -c %s bin/user-service)"
