@@ -15,18 +15,38 @@ import (
 func ReleaseMemoryWhenIdle(ctx context.Context, activity func() uint64, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	last, released := activity(), activity()
+	r := newIdleDetector(activity())
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if r.tick(activity()) {
+				debug.FreeOSMemory()
+			}
 		}
-		now := activity()
-		if now == last && now != released {
-			debug.FreeOSMemory()
-			released = now
-		}
-		last = now
 	}
+}
+
+// idleDetector decides, tick by tick, when a burst of activity has ended.
+type idleDetector struct {
+	last, released uint64
+}
+
+// newIdleDetector starts with the current activity count, treated as
+// already released.
+func newIdleDetector(now uint64) *idleDetector {
+	return &idleDetector{last: now, released: now}
+}
+
+// tick takes the activity count at a tick and reports whether memory
+// should be released now: the count has not moved since the previous tick
+// but has moved since the last release.
+func (d *idleDetector) tick(now uint64) bool {
+	release := now == d.last && now != d.released
+	if release {
+		d.released = now
+	}
+	d.last = now
+	return release
 }
