@@ -32,6 +32,7 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition objects.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./internal/controller/..." output:crd:artifacts:config=config/crd/bases
+	@$(MAKE) --no-print-directory helm-sync
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -47,11 +48,11 @@ vet: ## Run go vet against code.
 
 .PHONY: envtest-bins
 envtest-bins: ## Build kube-apiserver and etcd for envtest from the Go module proxy (cached outside the repo).
-	@hack/k8s-bins.sh kube-apiserver etcd >/dev/null
+	@hack/k8s-bins.sh kube-apiserver etcd kubectl >/dev/null
 
 .PHONY: test
-test: manifests generate fmt vet envtest-bins ## Run unit, integration (PostgreSQL) and envtest tests.
-	KUBEBUILDER_ASSETS="$$(hack/k8s-bins.sh kube-apiserver etcd)" hack/with-postgres.sh \
+test: manifests generate fmt vet envtest-bins helm ## Run unit, integration (PostgreSQL) and envtest tests.
+	KUBEBUILDER_ASSETS="$$(hack/k8s-bins.sh kube-apiserver etcd kubectl)" hack/with-postgres.sh \
 		go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
 
 ##@ Build
@@ -64,6 +65,53 @@ build: manifests generate fmt vet ## Build the manager and user-service binaries
 .PHONY: run
 run: manifests generate fmt vet ## Run the controller from your host against the cluster in KUBECONFIG.
 	go run ./cmd
+
+##@ User service
+
+.PHONY: run-user-service
+run-user-service: ## Start a throwaway PostgreSQL, migrate it and serve the user service on :3000.
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/user-service ./cmd/user-service
+	JWT_SECRET="$${JWT_SECRET:-local-development-secret-change-me-0123}" \
+		hack/with-postgres.sh bash -c 'bin/user-service migrate up && exec bin/user-service serve'
+
+.PHONY: bench-user-service
+bench-user-service: ## Benchmark the user service against pgbench (needs wrk and pgbench; see README).
+	hack/bench/user-service.sh
+
+##@ Packaging
+
+CHART_DIR ?= charts/userservice-operator
+# Build metadata stamped into the images' OCI labels.
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: helm-sync
+helm-sync: ## Copy the generated CRDs and the config/rbac roles into the Helm chart (run by make manifests).
+	@mkdir -p $(CHART_DIR)/crds $(CHART_DIR)/files
+	@rm -f $(CHART_DIR)/crds/*.yaml
+	@if ls config/crd/bases/*.yaml >/dev/null 2>&1; then cp config/crd/bases/*.yaml $(CHART_DIR)/crds/; fi
+	@rm -f $(CHART_DIR)/files/*.yaml
+	@if [ -f config/rbac/role.yaml ]; then cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml; fi
+	@for r in admin editor viewer; do \
+		if [ -f config/rbac/userservice_$${r}_role.yaml ]; then cp config/rbac/userservice_$${r}_role.yaml $(CHART_DIR)/files/userservice-$${r}-role.yaml; fi; \
+	done
+
+.PHONY: images
+images: ## Build both images as OCI layout tarballs in dist/ without a Docker daemon.
+	@mkdir -p bin dist
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "-s -w" -o bin/linux-amd64/manager ./cmd
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "-s -w" -o bin/linux-amd64/user-service ./cmd/user-service
+	go run ./hack/images --version $(VERSION) --revision $(REVISION) --created-epoch $(SOURCE_DATE_EPOCH) --out dist \
+		--image manager=$(IMG)=bin/linux-amd64/manager \
+		--image user-service=$(USER_SERVICE_IMG)=bin/linux-amd64/user-service
+
+.PHONY: build-installer
+build-installer: manifests generate ## Write dist/install.yaml: CRDs and the operator, from config/default.
+	KUBECTL="$(KUBECTL)" hack/build-installer.sh "$(IMG)" dist/install.yaml
+
+.PHONY: helm-lint
+helm-lint: helm ## Lint the Helm chart.
+	$(HELM) lint --strict $(CHART_DIR)
 
 ##@ Dependencies
 
@@ -78,6 +126,16 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 controller-gen: $(CONTROLLER_GEN) ## Download controller-gen locally if necessary.
 $(CONTROLLER_GEN): $(LOCALBIN)
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+HELM ?= $(LOCALBIN)/helm
+HELM_VERSION ?= v3.22.0
+# kubectl built from the Go module proxy at the envtest version; its built-in kustomize renders config/.
+KUBECTL ?= $(shell hack/k8s-bins.sh kubectl)/kubectl
+
+.PHONY: helm
+helm: $(HELM) ## Download the Helm CLI locally (from the Go module proxy) if necessary.
+$(HELM): $(LOCALBIN)
+	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
 
 # go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
 # $1 - target path with name of binary

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/userservice-dev/userservice-operator/internal/userservice/migrations"
+	"github.com/userservice-dev/userservice-operator/internal/userservice/pgtest"
+)
+
+// TestConfigErrors checks that a missing or invalid variable stops the
+// service at once with an error naming the variable and hiding secrets.
+func TestConfigErrors(t *testing.T) {
+	good := map[string]string{"DATABASE_URL": "postgres://u:hunter2hunter2@127.0.0.1:1/db", "JWT_SECRET": testSecret}
+	cases := []struct {
+		name, key, value, want string
+	}{
+		{"no database", "DATABASE_URL", "", "DATABASE_URL is required"},
+		{"bad database", "DATABASE_URL", "postgres://u:hunter2hunter2@[::1", "DATABASE_URL is not a valid"},
+		{"no secret", "JWT_SECRET", "", "JWT_SECRET must be at least 32 bytes"},
+		{"short secret", "JWT_SECRET", "short-secret-hunter2", "JWT_SECRET must be at least 32 bytes"},
+		{"bad port", "SERVER_PORT", "70000", "SERVER_PORT must be an integer"},
+		{"bad level", "LOG_LEVEL", "loud", "LOG_LEVEL must be one of"},
+		{"bad drain", "SHUTDOWN_DRAIN", "soon", "SHUTDOWN_DRAIN must be"},
+		{"bad pool", "DB_MAX_CONNS", "0", "DB_MAX_CONNS must be"},
+		{"bad otlp", "OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "OTEL_EXPORTER_OTLP_ENDPOINT must be"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range good {
+				env[k] = v
+			}
+			env[c.key] = c.value
+			var out bytes.Buffer
+			start := time.Now()
+			err := run(context.Background(), nil, envFunc(env), &out)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("run: %v, want an error containing %q", err, c.want)
+			}
+			if time.Since(start) > time.Second {
+				t.Fatalf("took %s to fail, want under a second", time.Since(start))
+			}
+			if strings.Contains(err.Error()+out.String(), "hunter2") {
+				t.Fatalf("a secret value leaked: %v %s", err, out.String())
+			}
+		})
+	}
+}
+
+// TestHelpAndCommands checks --help and argument errors.
+func TestHelpAndCommands(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, envFunc(nil), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"serve", "migrate up", "migrate status", "SERVER_PORT", "default: 3000", "default: 5s", "default: 20s", "default: info", "AUTH_REQUIRED_FOR_READS"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("--help lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, args := range [][]string{{"bogus"}, {"migrate"}, {"migrate", "down"}, {"serve", "extra"}} {
+		if err := run(context.Background(), args, envFunc(nil), io.Discard); err == nil {
+			t.Fatalf("run %q succeeded, want an error", args)
+		}
+	}
+}
+
+// TestConcurrentMigrateAndSchemaGate runs two `migrate up` at once on a
+// fresh database; both must succeed. Before that, serve must report
+// not-ready and log why.
+func TestConcurrentMigrateAndSchemaGate(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	s := startService(t, db, nil)
+	s.waitReady(t, http.StatusServiceUnavailable, 5*time.Second)
+	r := s.do(t, "GET", "/ready", "")
+	if !strings.Contains(r.errorMessage(t), "schema") {
+		t.Fatalf("/ready says %s, want a schema message", r.body)
+	}
+	s.waitLog(t, "Database schema is older than this binary needs")
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	outs := make([]syncBuffer, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = run(context.Background(), []string{"migrate", "up"}, envFunc(map[string]string{"DATABASE_URL": db}), &outs[i])
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent migrate up #%d: %v\n%s", i, err, outs[i].String())
+		}
+	}
+	if !strings.Contains(outs[0].String()+outs[1].String(), fmt.Sprintf("schema is at version %d", migrations.RequiredVersion)) {
+		t.Fatalf("migrate output: %s | %s", outs[0].String(), outs[1].String())
+	}
+	s.waitReady(t, http.StatusOK, 5*time.Second)
+
+	var status syncBuffer
+	if err := run(context.Background(), []string{"migrate", "status"}, envFunc(map[string]string{"DATABASE_URL": db}), &status); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(status.String(), "00001_create_users.sql") || strings.Contains(status.String(), "pending") {
+		t.Fatalf("migrate status:\n%s", status.String())
+	}
+}
+
+// TestNewerSchemaIsReady checks that a schema ahead of the binary (as in a
+// rolling update) still counts as ready.
+func TestNewerSchemaIsReady(t *testing.T) {
+	db := newMigratedDB(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)", migrations.RequiredVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	s := startService(t, db, nil)
+	s.waitReady(t, http.StatusOK, 5*time.Second)
+}
+
+// TestReadinessFollowsDatabase stops and restarts a private PostgreSQL
+// cluster and checks that /ready flips to 503 and back while /health
+// stays 200.
+func TestReadinessFollowsDatabase(t *testing.T) {
+	c := pgtest.StartCluster(t)
+	migrateUp(t, c.URL)
+	s := startService(t, c.URL, nil)
+	s.waitReady(t, http.StatusOK, 10*time.Second)
+
+	c.Stop()
+	s.waitReady(t, http.StatusServiceUnavailable, 5*time.Second)
+	if r := s.do(t, "GET", "/health", ""); r.status != 200 {
+		t.Fatalf("/health must not depend on the database: %d", r.status)
+	}
+	if r := s.do(t, "GET", "/api/v1/users/1", ""); r.status < 500 {
+		t.Fatalf("a read while the database is down answered %d, want 5xx", r.status)
+	}
+
+	c.Start()
+	s.waitReady(t, http.StatusOK, 15*time.Second)
+	if r := s.do(t, "GET", "/api/v1/users", ""); r.status != 200 {
+		t.Fatalf("reads after the database came back: %d %s", r.status, r.body)
+	}
+}
+
+// TestStartupWaitsForDatabase starts the service before PostgreSQL is up
+// and checks that it retries with logged backoff and becomes ready.
+func TestStartupWaitsForDatabase(t *testing.T) {
+	c := pgtest.StartCluster(t)
+	migrateUp(t, c.URL)
+	c.Stop()
+	s := startService(t, c.URL, nil)
+	s.waitLog(t, "Database connection failed; retrying")
+	c.Start()
+	s.waitReady(t, http.StatusOK, 15*time.Second)
+}
+
+// TestGracefulShutdownUnderLoad keeps clients busy while the service is
+// told to stop. Clients stop sending once they see /ready fail (as a load
+// balancer would), and no request may fail.
+func TestGracefulShutdownUnderLoad(t *testing.T) {
+	s := startService(t, newMigratedDB(t), map[string]string{"SHUTDOWN_DRAIN": "1s"})
+	s.waitReady(t, http.StatusOK, 5*time.Second)
+	var ok, failed atomic.Int64
+	var stopSending atomic.Bool
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stopSending.Load(); i++ {
+				if err := loadRequest(client, s, w, i); err != nil {
+					failed.Add(1)
+					t.Errorf("request failed during shutdown: %v", err)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	s.cancel() // what SIGTERM does
+	s.waitReady(t, http.StatusServiceUnavailable, time.Second)
+	time.Sleep(300 * time.Millisecond) // the endpoint is removed from load balancing a moment later
+	stopSending.Store(true)
+	wg.Wait()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("service did not stop")
+	}
+	s.cancel = nil
+	t.Logf("%d requests succeeded, %d failed", ok.Load(), failed.Load())
+	if failed.Load() != 0 || ok.Load() < 100 {
+		t.Fatalf("%d requests failed and %d succeeded; want 0 failures under load", failed.Load(), ok.Load())
+	}
+	if !strings.Contains(s.logs.String(), "Stopped HTTP server") {
+		t.Fatalf("no clean stop in the log:\n%s", s.logs.String())
+	}
+}
+
+// loadRequest sends one create or read and checks it got a 2xx.
+func loadRequest(client *http.Client, s *service, worker, i int) error {
+	var req *http.Request
+	if i%2 == 0 {
+		body := fmt.Sprintf(`{"name":"load","email":"load-%d-%d@example.com"}`, worker, i)
+		req, _ = http.NewRequest("POST", s.base+"/api/v1/users", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	} else {
+		req, _ = http.NewRequest("GET", s.base+"/api/v1/users?limit=5", nil)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
+	}
+	return nil
+}

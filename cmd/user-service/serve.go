@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/userservice-dev/userservice-operator/internal/userservice/auth"
+	"github.com/userservice-dev/userservice-operator/internal/userservice/config"
+	api "github.com/userservice-dev/userservice-operator/internal/userservice/http"
+	"github.com/userservice-dev/userservice-operator/internal/userservice/migrations"
+	"github.com/userservice-dev/userservice-operator/internal/userservice/store"
+	"github.com/userservice-dev/userservice-operator/internal/userservice/telemetry"
+)
+
+// version is the service version reported in traces.
+const version = "0.1.0"
+
+// logFlushInterval is how often buffered log lines are written out.
+const logFlushInterval = 100 * time.Millisecond
+
+// Server timeouts.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+)
+
+// usage returns the text of user-service --help.
+func usage() string {
+	return config.Usage()
+}
+
+// serve runs the HTTP server until ctx ends, then shuts down gracefully:
+// readiness turns 503, the server keeps serving for SHUTDOWN_DRAIN, then
+// stops within SHUTDOWN_TIMEOUT, and the pool is closed.
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	logs := telemetry.NewBufferedWriter(stdout, logFlushInterval)
+	defer logs.Close()
+	logger := telemetry.NewLogger(logs, cfg.LogLevel)
+	var tracer pgx.QueryTracer
+	var wrap func(http.Handler) http.Handler
+	if cfg.OTLPEndpoint != "" {
+		shutdown, err := telemetry.SetupTracing(ctx, cfg.OTLPEndpoint, version)
+		if err != nil {
+			return err
+		}
+		defer shutdown(context.WithoutCancel(ctx))
+		tracer = telemetry.NewQueryTracer()
+		wrap = traceHandler
+	}
+	pool, err := store.NewPool(ctx, cfg.DatabaseURL, store.PoolOptions{MaxConns: cfg.MaxConns, MinConns: cfg.MinConns, Tracer: tracer})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return fmt.Errorf("listening on SERVER_PORT %d: %w", cfg.Port, err)
+	}
+	st := store.Open(pool, store.DefaultWorkers(int(pool.Config().MaxConns)))
+	defer st.Close()
+	ready := api.NewReadiness(pool.Ping, func(ctx context.Context) (int64, error) { return migrations.Version(ctx, pool) },
+		migrations.RequiredVersion, logger)
+	handler := api.NewHandler(api.Options{
+		Store: st, Verifier: auth.NewVerifier(cfg.JWTSecret), Readiness: ready,
+		Metrics: api.NewMetrics(telemetry.NewPoolCollector(pool), st.Collector()), Logger: logger,
+		AuthRequiredForReads: cfg.AuthRequiredForReads, Wrap: wrap, AccessLog: accessLogWriter(cfg.LogLevel, logs),
+	})
+	go startupChecks(ctx, pool, ready, logger)
+	return serveUntilDone(ctx, ln, handler, ready, cfg, logger)
+}
+
+// accessLogWriter returns w when access lines (level info) are wanted at
+// level, and nil otherwise.
+func accessLogWriter(level string, w io.Writer) io.Writer {
+	if level == "debug" || level == "info" {
+		return w
+	}
+	return nil
+}
+
+// traceHandler wraps h with OpenTelemetry server spans named by method
+// and route (otelhttp renames the span once the mux has matched a route).
+func traceHandler(h http.Handler) http.Handler {
+	return otelhttp.NewHandler(h, "http.server", otelhttp.WithSpanNameFormatter(
+		func(_ string, r *http.Request) string {
+			if r.Pattern != "" {
+				return r.Pattern
+			}
+			return r.Method
+		}))
+}
+
+// startupChecks waits for the database with backoff, then logs whether
+// the schema is recent enough.
+func startupChecks(ctx context.Context, pool *pgxpool.Pool, ready *api.Readiness, logger *slog.Logger) {
+	if err := store.WaitForDatabase(ctx, pool, store.DefaultBackoff, logger); err != nil {
+		return
+	}
+	if err := ready.Check(ctx); err == nil {
+		logger.Info("Service is ready", "schema_required", migrations.RequiredVersion)
+	}
+}
+
+// serveUntilDone serves on ln until ctx ends, then drains and shuts down.
+func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, ready *api.Readiness, cfg config.Config, logger *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("Started HTTP server", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	ready.ShuttingDown()
+	logger.Info("Received shutdown signal; draining", "drain", cfg.ShutdownDrain.String())
+	time.Sleep(cfg.ShutdownDrain)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down HTTP server within SHUTDOWN_TIMEOUT %s: %w", cfg.ShutdownTimeout, err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving HTTP: %w", err)
+	}
+	logger.Info("Stopped HTTP server")
+	return nil
+}

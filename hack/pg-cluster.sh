@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Manages a throwaway PostgreSQL 15 cluster owned by the `postgres` OS user.
+#
+#   hack/pg-cluster.sh start DIR   initdb (if needed) and start a cluster in DIR on a free
+#                                  loopback port; prints its DATABASE_URL on stdout
+#   hack/pg-cluster.sh stop DIR    stop the cluster (fast shutdown), keep its data
+#   hack/pg-cluster.sh restart DIR start a stopped cluster again on the same port
+#   hack/pg-cluster.sh destroy DIR stop the cluster and delete DIR
+#
+# Runs as root (it switches to `postgres` with runuser) or as the postgres user.
+# PG_BIN overrides the binaries' directory (default /usr/lib/postgresql/15/bin).
+set -euo pipefail
+
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+die() { echo "pg-cluster: $*" >&2; exit 1; }
+
+# as_pg runs a command as the postgres OS user.
+as_pg() {
+  if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
+}
+
+# free_port asks the kernel for a free loopback port.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null && return
+  for _ in $(seq 1 50); do
+    p=$(( (RANDOM % 20000) + 30000 ))
+    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
+  done
+  die "found no free loopback port"
+}
+
+# url prints the cluster's connection URL.
+url() { echo "postgres://postgres@127.0.0.1:$(cat "$1/port")/postgres?sslmode=disable"; }
+
+start() {
+  local dir=$1
+  [ -x "$PG_BIN/initdb" ] || die "PostgreSQL 15 is not installed at $PG_BIN: run 'apt-get install -y postgresql-15' (or set PG_BIN)"
+  id postgres >/dev/null 2>&1 || die "the postgres OS user does not exist: install postgresql-15 or create it"
+  mkdir -p "$dir"
+  chown postgres: "$dir" 2>/dev/null || true
+  chmod 700 "$dir"
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; die "initdb failed in $dir/data"; }
+    free_port >"$dir/port"
+  fi
+  restart "$dir"
+}
+
+restart() {
+  local dir=$1 port
+  port=$(cat "$dir/port")
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 start \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c shared_buffers=64MB" >/dev/null \
+    || { tail -n 20 "$dir/postgres.log" >&2; die "postgres did not start in $dir (port $port)"; }
+  url "$dir"
+}
+
+stop() {
+  local dir=$1
+  [ -f "$dir/data/postmaster.pid" ] || return 0
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1 \
+    || as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+}
+
+destroy() {
+  local dir=$1
+  [ -d "$dir" ] || return 0
+  stop "$dir"
+  rm -rf "$dir"
+}
+
+[ $# -eq 2 ] || die "usage: $0 start|stop|restart|destroy DIR"
+case "$1" in
+  start) start "$2" ;;
+  stop) stop "$2" ;;
+  restart) restart "$2" ;;
+  destroy) destroy "$2" ;;
+  *) die "unknown action $1: expected start, stop, restart or destroy" ;;
+esac

@@ -1,0 +1,200 @@
+// Package config reads the user service's configuration from environment
+// variables and validates it.
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MinJWTSecretBytes is the shortest JWT_SECRET the service accepts.
+const MinJWTSecretBytes = 32
+
+// Config is the validated configuration of the user service.
+type Config struct {
+	// DatabaseURL is the PostgreSQL connection string (secret: never log it).
+	DatabaseURL string
+	// JWTSecret is the HS256 signing key (secret: never log it).
+	JWTSecret []byte
+	// Port is the TCP port the HTTP server listens on.
+	Port int
+	// LogLevel is one of debug, info, warn or error.
+	LogLevel string
+	// MaxConns and MinConns size the connection pool; 0 means the pgx default.
+	MaxConns int32
+	MinConns int32
+	// ShutdownDrain is how long the server keeps serving after SIGTERM with
+	// /ready answering 503.
+	ShutdownDrain time.Duration
+	// ShutdownTimeout bounds http.Server.Shutdown.
+	ShutdownTimeout time.Duration
+	// OTLPEndpoint enables tracing when not empty.
+	OTLPEndpoint string
+	// AuthRequiredForReads makes GET endpoints require a token too.
+	AuthRequiredForReads bool
+}
+
+// Var describes one environment variable for the usage text.
+type Var struct {
+	Name    string
+	Default string
+	Help    string
+}
+
+// Vars lists every environment variable the service reads, in the order
+// `user-service --help` prints them.
+var Vars = []Var{
+	{"DATABASE_URL", "(required)", "PostgreSQL URL, e.g. postgres://user:pass@host:5432/db?sslmode=disable"},
+	{"JWT_SECRET", "(required)", "HS256 key for bearer tokens, at least 32 bytes"},
+	{"SERVER_PORT", "3000", "HTTP port (1-65535)"},
+	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"DB_MAX_CONNS", "max(8, 4*GOMAXPROCS)", "maximum pool connections (1-1000)"},
+	{"DB_MIN_CONNS", "0", "connections kept open when idle (0..DB_MAX_CONNS)"},
+	{"SHUTDOWN_DRAIN", "5s", "time /ready answers 503 before the server stops accepting requests"},
+	{"SHUTDOWN_TIMEOUT", "20s", "upper bound for finishing in-flight requests after the drain"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "(unset: tracing off)", "OTLP/HTTP endpoint, e.g. http://otel-collector:4318"},
+	{"AUTH_REQUIRED_FOR_READS", "false", "require a bearer token for GET requests too"},
+}
+
+// Load reads and validates the configuration through getenv. The error
+// names the first variable that is missing or invalid and what is
+// expected; it never contains a secret value.
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL:  getenv("DATABASE_URL"),
+		JWTSecret:    []byte(getenv("JWT_SECRET")),
+		OTLPEndpoint: strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")),
+	}
+	if strings.TrimSpace(c.DatabaseURL) == "" {
+		return Config{}, fmt.Errorf("DATABASE_URL is required: set it to a PostgreSQL URL such as postgres://user:pass@host:5432/db")
+	}
+	if len(c.JWTSecret) < MinJWTSecretBytes {
+		return Config{}, fmt.Errorf("JWT_SECRET must be at least %d bytes (got %d): set it to a long random value, e.g. `openssl rand -hex 32`", MinJWTSecretBytes, len(c.JWTSecret))
+	}
+	var err error
+	if c.Port, err = intVar(getenv, "SERVER_PORT", 3000, 1, 65535); err != nil {
+		return Config{}, err
+	}
+	if c.LogLevel, err = logLevel(getenv("LOG_LEVEL")); err != nil {
+		return Config{}, err
+	}
+	if err = c.loadPool(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.ShutdownDrain, err = durationVar(getenv, "SHUTDOWN_DRAIN", 5*time.Second); err != nil {
+		return Config{}, err
+	}
+	if c.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", 20*time.Second); err != nil {
+		return Config{}, err
+	}
+	if c.AuthRequiredForReads, err = boolVar(getenv, "AUTH_REQUIRED_FOR_READS"); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// loadPool reads DB_MAX_CONNS and DB_MIN_CONNS and checks they fit together.
+func (c *Config) loadPool(getenv func(string) string) error {
+	maxConns, err := intVar(getenv, "DB_MAX_CONNS", 0, 1, 1000)
+	if err != nil {
+		return err
+	}
+	minConns, err := intVar(getenv, "DB_MIN_CONNS", 0, 0, 1000)
+	if err != nil {
+		return err
+	}
+	if maxConns > 0 && minConns > maxConns {
+		return fmt.Errorf("DB_MIN_CONNS (%d) must not exceed DB_MAX_CONNS (%d): lower DB_MIN_CONNS or raise DB_MAX_CONNS", minConns, maxConns)
+	}
+	c.MaxConns, c.MinConns = int32(maxConns), int32(minConns)
+	return nil
+}
+
+// intVar parses an optional integer variable within [lo, hi]; unset gives def.
+func intVar(getenv func(string) string, name string, def, lo, hi int) (int, error) {
+	raw := strings.TrimSpace(getenv(name))
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s must be an integer from %d to %d, got %q", name, lo, hi, raw)
+	}
+	return n, nil
+}
+
+// durationVar parses an optional non-negative Go duration such as "5s".
+func durationVar(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	raw := strings.TrimSpace(getenv(name))
+	if raw == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s must be a non-negative duration such as 5s or 500ms, got %q", name, raw)
+	}
+	return d, nil
+}
+
+// boolVar parses an optional boolean variable; unset means false.
+func boolVar(getenv func(string) string, name string) (bool, error) {
+	raw := strings.TrimSpace(getenv(name))
+	if raw == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, fmt.Errorf("%s must be true or false, got %q", name, raw)
+	}
+	return b, nil
+}
+
+// logLevel validates LOG_LEVEL and returns it in lower case.
+func logLevel(raw string) (string, error) {
+	v := strings.ToLower(strings.TrimSpace(raw))
+	switch v {
+	case "":
+		return "info", nil
+	case "debug", "info", "warn", "error":
+		return v, nil
+	}
+	return "", fmt.Errorf("LOG_LEVEL must be one of debug, info, warn or error, got %q", raw)
+}
+
+// LoadDatabaseURL reads only DATABASE_URL, for commands such as
+// `migrate` that need nothing else.
+func LoadDatabaseURL(getenv func(string) string) (string, error) {
+	u := getenv("DATABASE_URL")
+	if strings.TrimSpace(u) == "" {
+		return "", fmt.Errorf("DATABASE_URL is required: set it to a PostgreSQL URL such as postgres://user:pass@host:5432/db")
+	}
+	return u, nil
+}
+
+// Usage returns the help text listing subcommands and every variable with
+// its default.
+func Usage() string {
+	var b strings.Builder
+	b.WriteString(`Usage: user-service [serve | migrate up | migrate status]
+
+A REST service for users (id, name, email) on PostgreSQL.
+
+Commands:
+  serve           serve the HTTP API (default); never runs migrations
+  migrate up      apply pending schema migrations (safe to run concurrently)
+  migrate status  show applied and pending migrations
+
+Environment variables:
+`)
+	for _, v := range Vars {
+		fmt.Fprintf(&b, "  %-28s %s (default: %s)\n", v.Name, v.Help, v.Default)
+	}
+	return b.String()
+}
+
+// LogLevelOf reads and validates only LOG_LEVEL.
+func LogLevelOf(getenv func(string) string) (string, error) {
+	return logLevel(getenv("LOG_LEVEL"))
+}

@@ -1,0 +1,103 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env returns a getenv over m.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// base is a minimal valid environment.
+func base() map[string]string {
+	return map[string]string{"DATABASE_URL": "postgres://localhost/db", "JWT_SECRET": strings.Repeat("s", 32)}
+}
+
+// TestLoadDefaults checks every default.
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(base()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 3000 || c.LogLevel != "info" || c.ShutdownDrain != 5*time.Second ||
+		c.ShutdownTimeout != 20*time.Second || c.MaxConns != 0 || c.MinConns != 0 ||
+		c.OTLPEndpoint != "" || c.AuthRequiredForReads {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+// TestLoadValues checks that every variable is read.
+func TestLoadValues(t *testing.T) {
+	m := base()
+	m["SERVER_PORT"] = "8080"
+	m["LOG_LEVEL"] = "DEBUG"
+	m["DB_MAX_CONNS"] = "12"
+	m["DB_MIN_CONNS"] = "3"
+	m["SHUTDOWN_DRAIN"] = "250ms"
+	m["SHUTDOWN_TIMEOUT"] = "1m"
+	m["OTEL_EXPORTER_OTLP_ENDPOINT"] = " http://collector:4318 "
+	m["AUTH_REQUIRED_FOR_READS"] = "true"
+	c, err := Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{DatabaseURL: m["DATABASE_URL"], JWTSecret: []byte(m["JWT_SECRET"]), Port: 8080, LogLevel: "debug",
+		MaxConns: 12, MinConns: 3, ShutdownDrain: 250 * time.Millisecond, ShutdownTimeout: time.Minute,
+		OTLPEndpoint: "http://collector:4318", AuthRequiredForReads: true}
+	if string(c.JWTSecret) != string(want.JWTSecret) {
+		t.Fatal("JWT secret not read")
+	}
+	c.JWTSecret, want.JWTSecret = nil, nil
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+}
+
+// TestLoadErrors checks that each invalid value is named in the error and
+// that secrets never appear in it.
+func TestLoadErrors(t *testing.T) {
+	cases := []struct{ key, value, want string }{
+		{"DATABASE_URL", "", "DATABASE_URL is required"},
+		{"DATABASE_URL", "   ", "DATABASE_URL is required"},
+		{"JWT_SECRET", "", "JWT_SECRET must be at least 32 bytes (got 0)"},
+		{"JWT_SECRET", strings.Repeat("k", 31), "JWT_SECRET must be at least 32 bytes (got 31)"},
+		{"SERVER_PORT", "0", "SERVER_PORT must be an integer from 1 to 65535"},
+		{"SERVER_PORT", "http", "SERVER_PORT"},
+		{"LOG_LEVEL", "trace", "LOG_LEVEL must be one of debug, info, warn or error"},
+		{"DB_MAX_CONNS", "-1", "DB_MAX_CONNS"},
+		{"DB_MIN_CONNS", "x", "DB_MIN_CONNS"},
+		{"SHUTDOWN_DRAIN", "-1s", "SHUTDOWN_DRAIN must be a non-negative duration"},
+		{"SHUTDOWN_TIMEOUT", "20", "SHUTDOWN_TIMEOUT must be a non-negative duration"},
+		{"AUTH_REQUIRED_FOR_READS", "yes please", "AUTH_REQUIRED_FOR_READS must be true or false"},
+	}
+	for _, c := range cases {
+		m := base()
+		m[c.key] = c.value
+		_, err := Load(env(m))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s=%q: error %v, want it to contain %q", c.key, c.value, err, c.want)
+		}
+		if err != nil && c.key == "JWT_SECRET" && c.value != "" && strings.Contains(err.Error(), c.value) {
+			t.Errorf("the JWT secret leaked into the error: %v", err)
+		}
+	}
+	m := base()
+	m["DB_MAX_CONNS"], m["DB_MIN_CONNS"] = "2", "5"
+	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "DB_MIN_CONNS (5) must not exceed DB_MAX_CONNS (2)") {
+		t.Errorf("min > max: %v", err)
+	}
+}
+
+// TestUsageListsEveryVariable checks the help text.
+func TestUsageListsEveryVariable(t *testing.T) {
+	u := Usage()
+	for _, v := range Vars {
+		if !strings.Contains(u, v.Name) || !strings.Contains(u, "(default: "+v.Default+")") {
+			t.Errorf("usage lacks %s with its default %s", v.Name, v.Default)
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package http
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the service's Prometheus collectors.
+type Metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+
+	mu    sync.RWMutex
+	cache map[seriesKey]series
+}
+
+// seriesKey identifies one label combination.
+type seriesKey struct {
+	method, route string
+	code          int
+}
+
+// series is a resolved counter and histogram, so that the hot path skips
+// the label hashing of WithLabelValues.
+type series struct {
+	count prometheus.Counter
+	dur   prometheus.Observer
+}
+
+// NewMetrics registers the request metrics, Go runtime and process
+// collectors, and any extra collectors (such as pool statistics).
+func NewMetrics(extra ...prometheus.Collector) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests handled, by method, route and status code.",
+		}, []string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "HTTP request latency, by method, route and status code.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"method", "route", "code"}),
+		cache: make(map[seriesKey]series),
+	}
+	m.registry.MustRegister(m.requests, m.duration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(extra...)
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// observe records one request.
+func (m *Metrics) observe(method, route string, code int, d time.Duration) {
+	k := seriesKey{method: method, route: route, code: code}
+	m.mu.RLock()
+	s, ok := m.cache[k]
+	m.mu.RUnlock()
+	if !ok {
+		s = m.resolve(k)
+	}
+	s.count.Inc()
+	s.dur.Observe(d.Seconds())
+}
+
+// resolve looks up and caches the series for k. Methods outside the
+// standard set share one label so that clients cannot grow the cache.
+func (m *Metrics) resolve(k seriesKey) series {
+	switch k.method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead,
+		http.MethodPatch, http.MethodOptions:
+	default:
+		k.method = "OTHER"
+	}
+	code := strconv.Itoa(k.code)
+	s := series{
+		count: m.requests.WithLabelValues(k.method, k.route, code),
+		dur:   m.duration.WithLabelValues(k.method, k.route, code),
+	}
+	m.mu.Lock()
+	m.cache[k] = s
+	m.mu.Unlock()
+	return s
+}

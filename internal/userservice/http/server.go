@@ -1,0 +1,237 @@
+// Package http serves the user service's REST API, health, readiness and
+// metrics endpoints.
+package http
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/userservice-dev/userservice-operator/internal/userservice/auth"
+	"github.com/userservice-dev/userservice-operator/internal/userservice/users"
+)
+
+// Store is the repository the handlers use.
+type Store interface {
+	GetUser(ctx context.Context, id int64) (users.User, error)
+	ListUsers(ctx context.Context, limit, offset int64) ([]users.User, error)
+	CreateUser(ctx context.Context, in users.Input) (users.User, error)
+	UpdateUser(ctx context.Context, id int64, in users.Input) (users.User, error)
+	DeleteUser(ctx context.Context, id int64) error
+}
+
+// Options configures NewHandler.
+type Options struct {
+	Store     Store
+	Verifier  *auth.Verifier
+	Readiness *Readiness
+	Metrics   *Metrics
+	Logger    *slog.Logger
+	// AccessLog receives one JSON line per request; nil turns access
+	// logging off (as LOG_LEVEL=warn or error does).
+	AccessLog            io.Writer
+	AuthRequiredForReads bool
+	// Wrap, when set, wraps the whole handler (used for tracing).
+	Wrap func(http.Handler) http.Handler
+}
+
+// Pagination bounds.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+	maxPage      = 1 << 31
+)
+
+// server holds the handlers' dependencies.
+type server struct {
+	store  Store
+	logger *slog.Logger
+}
+
+// NewHandler returns the service's HTTP handler: routes, auth, request IDs,
+// one access-log line per request and Prometheus metrics.
+func NewHandler(o Options) http.Handler {
+	s := &server{store: o.Store, logger: o.Logger}
+	write := func(h http.HandlerFunc) http.Handler { return requireAuth(o.Verifier, h) }
+	read := func(h http.HandlerFunc) http.Handler {
+		if o.AuthRequiredForReads {
+			return requireAuth(o.Verifier, h)
+		}
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/v1/users", read(s.listUsers))
+	mux.Handle("POST /api/v1/users", write(s.createUser))
+	mux.Handle("GET /api/v1/users/{id}", read(s.getUser))
+	mux.Handle("PUT /api/v1/users/{id}", write(s.updateUser))
+	mux.Handle("DELETE /api/v1/users/{id}", write(s.deleteUser))
+	mux.HandleFunc("GET /health", health)
+	mux.Handle("GET /ready", o.Readiness)
+	mux.Handle("GET /metrics", o.Metrics.Handler())
+	var h http.Handler = instrument(mux, newAccessLog(o.AccessLog), o.Metrics)
+	if o.Wrap != nil {
+		h = o.Wrap(h)
+	}
+	return h
+}
+
+// health answers liveness probes without touching the database.
+func health(w http.ResponseWriter, _ *http.Request) {
+	writeBody(w, http.StatusOK, []byte(`{"status":"ok"}`))
+}
+
+// listUsers serves GET /api/v1/users?page=&limit=.
+func (s *server) listUsers(w http.ResponseWriter, r *http.Request) {
+	page, limit, err := ParsePage(r.URL.Query().Get("page"), r.URL.Query().Get("limit"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	list, err := s.store.ListUsers(r.Context(), limit, (page-1)*limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b := make([]byte, 0, 64+len(list)*64)
+	b = append(b, `{"users":[`...)
+	for i, u := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendUser(b, u)
+	}
+	b = append(b, `],"page":`...)
+	b = strconv.AppendInt(b, page, 10)
+	b = append(b, `,"limit":`...)
+	b = strconv.AppendInt(b, limit, 10)
+	b = append(b, '}')
+	writeBody(w, http.StatusOK, b)
+}
+
+// ParsePage validates the page and limit query parameters. page defaults to
+// 1; limit defaults to DefaultLimit and is capped at MaxLimit.
+func ParsePage(pageRaw, limitRaw string) (page, limit int64, err error) {
+	page, limit = 1, DefaultLimit
+	if pageRaw != "" {
+		page, err = strconv.ParseInt(pageRaw, 10, 64)
+		if err != nil || page < 1 || page > maxPage {
+			return 0, 0, errorf(http.StatusBadRequest, "query parameter page must be an integer from 1 to %d, got %q", maxPage, pageRaw)
+		}
+	}
+	if limitRaw != "" {
+		limit, err = strconv.ParseInt(limitRaw, 10, 64)
+		if err != nil || limit < 1 {
+			return 0, 0, errorf(http.StatusBadRequest, "query parameter limit must be a positive integer (at most %d is used), got %q", MaxLimit, limitRaw)
+		}
+		limit = min(limit, MaxLimit)
+	}
+	return page, limit, nil
+}
+
+// getUser serves GET /api/v1/users/{id}.
+func (s *server) getUser(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u, err := s.store.GetUser(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeBody(w, http.StatusOK, appendUser(make([]byte, 0, 96), u))
+}
+
+// createUser serves POST /api/v1/users.
+func (s *server) createUser(w http.ResponseWriter, r *http.Request) {
+	in, err := DecodeInput(r.Header.Get("Content-Type"), http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u, err := s.store.CreateUser(r.Context(), in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header()["Location"] = []string{"/api/v1/users/" + strconv.FormatInt(u.ID, 10)}
+	writeBody(w, http.StatusCreated, appendUser(make([]byte, 0, 96), u))
+}
+
+// updateUser serves PUT /api/v1/users/{id}: it replaces name and email.
+func (s *server) updateUser(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	in, err := DecodeInput(r.Header.Get("Content-Type"), http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u, err := s.store.UpdateUser(r.Context(), id, in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeBody(w, http.StatusOK, appendUser(make([]byte, 0, 96), u))
+}
+
+// deleteUser serves DELETE /api/v1/users/{id}.
+func (s *server) deleteUser(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.store.DeleteUser(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// parseID parses a user id path segment.
+func parseID(raw string) (int64, error) {
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return 0, errorf(http.StatusBadRequest, "user id must be an integer, got %q", raw)
+	}
+	return id, nil
+}
+
+// fail maps err to a status code and writes {"error": ...}. Only errors
+// that are not the client's fault are logged, with the request id.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := StatusFor(err)
+	if status == http.StatusInternalServerError {
+		s.logger.LogAttrs(r.Context(), slog.LevelError, "Failed to handle request",
+			slog.String("route", r.Pattern), slog.String("request_id", w.Header().Get(requestIDHeader)),
+			slog.String("error", err.Error()))
+	}
+	writeErrorBody(w, status, msg)
+}
+
+// StatusFor maps an error to its HTTP status and client-facing message.
+func StatusFor(err error) (int, string) {
+	var he *Error
+	switch {
+	case errors.As(err, &he):
+		return he.Status, he.Msg
+	case errors.Is(err, users.ErrInvalid):
+		return http.StatusBadRequest, strings.TrimPrefix(err.Error(), users.ErrInvalid.Error()+": ")
+	case errors.Is(err, users.ErrNotFound):
+		return http.StatusNotFound, "user not found"
+	case errors.Is(err, users.ErrConflict):
+		return http.StatusConflict, "a user with this email already exists"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "request cancelled or timed out; retry later"
+	}
+	return http.StatusInternalServerError, "internal server error"
+}

@@ -1,0 +1,124 @@
+// Package migrations embeds the user service's SQL schema migrations and
+// applies them with goose, serialised by a PostgreSQL advisory lock.
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed sql/*.sql
+var embedded embed.FS
+
+// RequiredVersion is the schema version this binary needs. serve reports
+// not-ready while the database is older; a newer database is fine because
+// migrations are expand/contract.
+const RequiredVersion int64 = 1
+
+// files returns the embedded migrations rooted at their directory.
+func files() fs.FS {
+	sub, err := fs.Sub(embedded, "sql")
+	if err != nil {
+		panic(fmt.Sprintf("embedded migrations: %v", err)) // impossible: the path is a constant
+	}
+	return sub
+}
+
+// newProvider builds a goose provider over db. With locking set it takes a
+// session-level advisory lock so that concurrent `migrate up` runs queue up
+// instead of racing.
+func newProvider(db *sql.DB, locking bool) (*goose.Provider, error) {
+	var opts []goose.ProviderOption
+	if locking {
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, fmt.Errorf("creating advisory-lock session locker: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, files(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating migration provider: %w", err)
+	}
+	return p, nil
+}
+
+// Up applies every pending migration under the advisory lock and writes
+// one line per applied migration to out.
+func Up(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := newProvider(db, true)
+	if err != nil {
+		return err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("applying migrations: %w", err)
+	}
+	for _, r := range results {
+		fmt.Fprintf(out, "applied %s in %s\n", r.Source.Path, r.Duration.Round(1e6))
+	}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("reading schema version after migrating: %w", err)
+	}
+	fmt.Fprintf(out, "schema is at version %d (%d migration(s) applied now)\n", v, len(results))
+	return nil
+}
+
+// Status writes the state of every embedded migration to out.
+func Status(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := newProvider(db, false)
+	if err != nil {
+		return err
+	}
+	statuses, err := p.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("reading migration status: %w", err)
+	}
+	for _, s := range statuses {
+		applied := "pending"
+		if s.State == goose.StateApplied {
+			applied = "applied " + s.AppliedAt.UTC().Format("2006-01-02T15:04:05Z")
+		}
+		fmt.Fprintf(out, "%05d %-40s %s\n", s.Source.Version, s.Source.Path, applied)
+	}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
+	fmt.Fprintf(out, "schema is at version %d; this binary needs %d\n", v, RequiredVersion)
+	return nil
+}
+
+// Version returns the database's current schema version, 0 when no
+// migration has run yet.
+func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	var exists bool
+	err := pool.QueryRow(ctx, "SELECT to_regclass('goose_db_version') IS NOT NULL").Scan(&exists)
+	if err != nil {
+		return 0, fmt.Errorf("checking for the goose_db_version table: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int64
+	err = pool.QueryRow(ctx,
+		"SELECT COALESCE(max(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("reading schema version from goose_db_version: %w", err)
+	}
+	return v, nil
+}

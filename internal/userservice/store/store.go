@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/userservice-dev/userservice-operator/internal/userservice/users"
+)
+
+// maxBatch bounds how many calls one batched statement serves.
+const maxBatch = 128
+
+// batchTimeout bounds one batched statement.
+const batchTimeout = 10 * time.Second
+
+// Store is the service's user repository. Lookups by id and inserts issued
+// concurrently are coalesced into single statements (see batcher); other
+// operations go straight to the pool.
+type Store struct {
+	*Queries
+	gets    *batcher[int64, users.User]
+	creates *batcher[users.Input, users.User]
+	cancel  context.CancelFunc
+}
+
+// Workers sets how many batches of each kind may run at once.
+type Workers struct {
+	Get, Create int
+}
+
+// DefaultWorkers sizes the batch workers for a pool of maxConns. Lookups
+// are cheap for PostgreSQL, so two workers keep batches large (less CPU per
+// lookup on both sides). Inserts wait for their commit to reach disk, so
+// throughput grows with the number of commits in flight: they get every
+// other connection.
+func DefaultWorkers(maxConns int) Workers {
+	get := 2
+	return Workers{Get: get, Create: max(2, maxConns-get)}
+}
+
+// Open returns a Store over pool with the given batch workers. Close stops
+// the workers; the caller closes the pool.
+func Open(pool *pgxpool.Pool, w Workers) *Store {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{Queries: New(pool), cancel: cancel}
+	s.gets = newBatcher(ctx, max(1, w.Get), maxBatch, s.runGets)
+	s.creates = newBatcher(ctx, max(1, w.Create), maxBatch, s.runCreates)
+	return s
+}
+
+// Close stops the batch workers and waits for them.
+func (s *Store) Close() {
+	s.cancel()
+	s.gets.wait()
+	s.creates.wait()
+}
+
+// GetUser returns user id, sharing a query with concurrent lookups.
+func (s *Store) GetUser(ctx context.Context, id int64) (users.User, error) {
+	return s.gets.do(ctx, id)
+}
+
+// CreateUser inserts a user, sharing a statement with concurrent inserts.
+// A duplicate email gives users.ErrConflict, exactly as a lone insert would.
+func (s *Store) CreateUser(ctx context.Context, in users.Input) (users.User, error) {
+	return s.creates.do(ctx, in)
+}
+
+// runGets resolves a batch of lookups with one query.
+func (s *Store) runGets(ctx context.Context, batch []*call[int64, users.User]) {
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	if len(batch) == 1 {
+		batch[0].val, batch[0].err = s.Queries.GetUser(ctx, batch[0].key)
+		return
+	}
+	ids := make([]int64, len(batch))
+	for i, c := range batch {
+		ids[i] = c.key
+	}
+	found, err := s.Queries.GetUsers(ctx, ids)
+	if err != nil {
+		for _, c := range batch {
+			c.err = err
+		}
+		return
+	}
+	byID := make(map[int64]users.User, len(found))
+	for _, u := range found {
+		byID[u.ID] = u
+	}
+	for _, c := range batch {
+		u, ok := byID[c.key]
+		if !ok {
+			c.err = fmt.Errorf("user %d: %w", c.key, users.ErrNotFound)
+			continue
+		}
+		c.val = u
+	}
+}
+
+// runCreates inserts a batch of users with one statement. Rows skipped by
+// ON CONFLICT DO NOTHING are reported as conflicts to their callers. If the
+// statement fails as a whole, each row is retried on its own so that one
+// bad row cannot fail its neighbours.
+func (s *Store) runCreates(ctx context.Context, batch []*call[users.Input, users.User]) {
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	if len(batch) == 1 {
+		batch[0].val, batch[0].err = s.Queries.CreateUser(ctx, batch[0].key)
+		return
+	}
+	names := make([]string, len(batch))
+	emails := make([]string, len(batch))
+	for i, c := range batch {
+		names[i], emails[i] = c.key.Name, c.key.Email
+	}
+	inserted, err := s.Queries.CreateUsers(ctx, names, emails)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		for _, c := range batch {
+			c.val, c.err = s.Queries.CreateUser(ctx, c.key)
+		}
+		return
+	}
+	if err != nil {
+		for _, c := range batch {
+			c.err = err
+		}
+		return
+	}
+	assignInserted(batch, inserted)
+}
+
+// assignInserted hands each inserted row to the first caller that asked
+// for exactly that name and email; the remaining callers lost to an
+// existing or concurrent row with the same email.
+func assignInserted(batch []*call[users.Input, users.User], inserted []users.User) {
+	byInput := make(map[users.Input][]users.User, len(inserted))
+	for _, u := range inserted {
+		k := users.Input{Name: u.Name, Email: u.Email}
+		byInput[k] = append(byInput[k], u)
+	}
+	for _, c := range batch {
+		rows := byInput[c.key]
+		if len(rows) == 0 {
+			c.err = fmt.Errorf("email %q is already taken: %w", c.key.Email, users.ErrConflict)
+			continue
+		}
+		c.val = rows[0]
+		byInput[c.key] = rows[1:]
+	}
+}
