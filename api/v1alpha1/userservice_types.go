@@ -414,6 +414,7 @@ type UserServiceList struct {
 	Items           []UserService `json:"items"`
 }
 
+// init registers the UserService types with the scheme builder.
 func init() {
 	SchemeBuilder.Register(&UserService{}, &UserServiceList{})
 }
