@@ -109,7 +109,10 @@ func run(o options) error {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: o.leaderElectionNamespace,
-		Cache:                   controller.CacheOptions(namespaces),
+		// The process exits right after the manager stops, so the Lease can be
+		// released at once and a standby takes over without waiting for it to expire.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         controller.CacheOptions(namespaces),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

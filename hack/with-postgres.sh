@@ -20,7 +20,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/with-postgres.XXXXXX")"
 cleanup() { "$here/pg-cluster.sh" destroy "$dir" || rm -rf "$dir"; }
 trap cleanup EXIT
-trap 'exit 130' INT
+# Ctrl-C reaches the command too (same process group); let it shut down
+# and report its own exit code instead of 130.
+trap ':' INT
 trap 'exit 143' TERM
 
 DATABASE_URL="$("$here/pg-cluster.sh" start "$dir")"

@@ -29,6 +29,10 @@ const version = "0.1.0"
 // logFlushInterval is how often buffered log lines are written out.
 const logFlushInterval = 100 * time.Millisecond
 
+// idleMemoryInterval is how long the service must be quiet before it
+// returns freed memory to the operating system.
+const idleMemoryInterval = 5 * time.Second
+
 // Server timeouts.
 const (
 	readHeaderTimeout = 5 * time.Second
@@ -75,11 +79,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}
 	st := store.Open(pool, store.DefaultWorkers(int(pool.Config().MaxConns)))
 	defer st.Close()
+	metrics := api.NewMetrics(telemetry.NewPoolCollector(pool), st.Collector())
+	go telemetry.ReleaseMemoryWhenIdle(ctx, metrics.Handled, idleMemoryInterval)
 	ready := api.NewReadiness(pool.Ping, func(ctx context.Context) (int64, error) { return migrations.Version(ctx, pool) },
 		migrations.RequiredVersion, logger)
 	handler := api.NewHandler(api.Options{
 		Store: st, Verifier: auth.NewVerifier(cfg.JWTSecret), Readiness: ready,
-		Metrics: api.NewMetrics(telemetry.NewPoolCollector(pool), st.Collector()), Logger: logger,
+		Metrics: metrics, Logger: logger,
 		AuthRequiredForReads: cfg.AuthRequiredForReads, Wrap: wrap, AccessLog: accessLogWriter(cfg.LogLevel, logs),
 	})
 	go startupChecks(ctx, pool, ready, logger)
@@ -95,11 +101,16 @@ func accessLogWriter(level string, w io.Writer) io.Writer {
 	return nil
 }
 
-// traceHandler wraps h with OpenTelemetry server spans; the instrument
-// middleware renames each span to its method and route once routed.
+// traceHandler wraps h with OpenTelemetry server spans named by method
+// and route (otelhttp renames the span once the mux has matched a route).
 func traceHandler(h http.Handler) http.Handler {
 	return otelhttp.NewHandler(h, "http.server", otelhttp.WithSpanNameFormatter(
-		func(_ string, r *http.Request) string { return r.Method }))
+		func(_ string, r *http.Request) string {
+			if r.Pattern != "" {
+				return r.Pattern
+			}
+			return r.Method
+		}))
 }
 
 // startupChecks waits for the database with backoff, then logs whether

@@ -9,6 +9,8 @@
 #   2. wrk POST /api/v1/users (unique emails) 64 connections, DURATION
 #   3. pgbench -S -M prepared                64 clients, DURATION (read limit)
 #   4. pgbench -M prepared, one INSERT INTO users per transaction (write limit)
+# Each wrk run is followed at once by its pgbench limit (GET, pgbench -S,
+# POST, pgbench insert) so both sides of a ratio see the same background load;
 # and prints read_ratio=, write_ratio=, non-2xx counts, p99 latencies and the
 # service's idle and peak RSS. It installs nothing: it says what is missing.
 #
@@ -78,6 +80,7 @@ curl -fsS "http://127.0.0.1:$port/ready" >/dev/null || { tail "$work/service.log
 sleep 1
 rss_kib() { awk -v k="$1:" '$1==k {print $2}' "/proc/$svc_pid/status"; }
 idle_rss=$(rss_kib VmRSS)
+idle_anon=$(rss_kib RssAnon)
 
 cat >"$work/get.lua" <<'LUA'
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
@@ -125,30 +128,41 @@ cpu_us_per_req() {
     'BEGIN { if (r > 0) printf "%.1f", (b - a) / hz * 1e6 / (r * d); else print "nan" }'
 }
 
+# Each service run is followed at once by its pgbench limit, so that both
+# sides of a ratio see the same background load on a shared machine.
+secs=${DURATION%s}
+"$PG_BIN/pgbench" -q -i -s 1 "$DATABASE_URL" >/dev/null 2>&1
+printf "INSERT INTO users (name, email) VALUES ('pgbench', 'pgb' || txid_current() || '@example.com');\n" >"$work/insert.sql"
+pgbench_tps() { awk '/^tps = / {print $3; exit}' "$1"; }
+
 log "wrk GET  ($CONNECTIONS connections, $DURATION)"
 t0=$(cpu_ticks)
 read -r get_rps get_non2xx get_p99 get_errs < <(TOKEN="$TOKEN" wrk_run get "$work/get.lua")
 t1=$(cpu_ticks)
+log "pgbench -S -M prepared ($CONNECTIONS clients, $DURATION)"
+"$PG_BIN/pgbench" -n -S -M prepared -c "$CONNECTIONS" -j "$THREADS" -T "$secs" "$DATABASE_URL" >"$work/pgbench-read.txt" 2>&1
+read_tps=$(pgbench_tps "$work/pgbench-read.txt")
+
 log "wrk POST ($CONNECTIONS connections, $DURATION)"
-read -r post_rps post_non2xx post_p99 post_errs < <(TOKEN="$TOKEN" wrk_run post "$work/post.lua")
 t2=$(cpu_ticks)
+read -r post_rps post_non2xx post_p99 post_errs < <(TOKEN="$TOKEN" wrk_run post "$work/post.lua")
+t3=$(cpu_ticks)
+log "pgbench -M prepared insert script ($CONNECTIONS clients, $DURATION)"
+"$PG_BIN/pgbench" -n -M prepared -f "$work/insert.sql" -c "$CONNECTIONS" -j "$THREADS" -T "$secs" "$DATABASE_URL" >"$work/pgbench-write.txt" 2>&1
+write_tps=$(pgbench_tps "$work/pgbench-write.txt")
+
 peak_rss=$(rss_kib VmHWM)
 curl -fsS "http://127.0.0.1:$port/metrics" >"$work/metrics.txt" || true
+log "waiting 15 s for the service to go idle"
+sleep 15
+after_rss=$(rss_kib VmRSS) # idle again after the load
+after_anon=$(rss_kib RssAnon)
+after_file=$(rss_kib RssFile)
 batch_mean() {
   awk -v op="$1" '$1 == "store_batches_total{op=\""op"\"}" {b=$2} $1 == "store_batched_calls_total{op=\""op"\"}" {c=$2}
     END { if (b > 0) printf "%.1f", c / b; else print "nan" }' "$work/metrics.txt"
 }
 kill "$svc_pid"; wait "$svc_pid" 2>/dev/null || true; svc_pid=""
-
-log "pgbench -S -M prepared ($CONNECTIONS clients, $DURATION)"
-secs=${DURATION%s}
-"$PG_BIN/pgbench" -q -i -s 1 "$DATABASE_URL" >/dev/null 2>&1
-"$PG_BIN/pgbench" -n -S -M prepared -c "$CONNECTIONS" -j "$THREADS" -T "$secs" "$DATABASE_URL" >"$work/pgbench-read.txt" 2>&1
-read_tps=$(awk '/^tps = / {print $3; exit}' "$work/pgbench-read.txt")
-printf "INSERT INTO users (name, email) VALUES ('pgbench', 'pgb' || txid_current() || '@example.com');\n" >"$work/insert.sql"
-log "pgbench -M prepared insert script ($CONNECTIONS clients, $DURATION)"
-"$PG_BIN/pgbench" -n -M prepared -f "$work/insert.sql" -c "$CONNECTIONS" -j "$THREADS" -T "$secs" "$DATABASE_URL" >"$work/pgbench-write.txt" 2>&1
-write_tps=$(awk '/^tps = / {print $3; exit}' "$work/pgbench-write.txt")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
 echo "service_get_rps=$get_rps pgbench_select_tps=$read_tps"
@@ -157,7 +171,9 @@ echo "read_ratio=$(ratio "$get_rps" "$read_tps")"
 echo "write_ratio=$(ratio "$post_rps" "$write_tps")"
 echo "get_non2xx=$get_non2xx get_socket_errors=$get_errs get_p99=$get_p99"
 echo "post_non2xx=$post_non2xx post_socket_errors=$post_errs post_p99=$post_p99"
-echo "service_cpu_us_per_get=$(cpu_us_per_req "$t0" "$t1" "$get_rps") service_cpu_us_per_post=$(cpu_us_per_req "$t1" "$t2" "$post_rps")"
+echo "service_cpu_us_per_get=$(cpu_us_per_req "$t0" "$t1" "$get_rps") service_cpu_us_per_post=$(cpu_us_per_req "$t2" "$t3" "$post_rps")"
 echo "mean_batch_get=$(batch_mean get) mean_batch_create=$(batch_mean create)"
-echo "idle_rss_mib=$(awk -v k="$idle_rss" 'BEGIN {printf "%.1f", k/1024}') peak_rss_mib=$(awk -v k="$peak_rss" 'BEGIN {printf "%.1f", k/1024}')"
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k/1024}'; }
+echo "idle_rss_mib=$(mib "$idle_rss") (anon $(mib "$idle_anon")) peak_rss_mib=$(mib "$peak_rss")"
+echo "idle_after_load_rss_mib=$(mib "$after_rss") (anon $(mib "$after_anon"), file $(mib "$after_file"))"
 echo "binary_bytes=$(stat -c %s bin/user-service)"

@@ -83,8 +83,28 @@ func checkRelease(t *testing.T, tarball string, r release) {
 		t.Fatal(err)
 	}
 	t.Logf("Tarball %s: %.1f MB", filepath.Base(tarball), float64(st.Size())/1e6)
+	inspectWithSkopeo(t, tarball, r.ref)
 	out, err := runInRootFS(t, got.rootfs, r.name, "--help")
 	if err != nil || !strings.Contains(out, r.helpMarker) {
 		t.Fatalf("running /%s --help in the image: %v; want output containing %q, got:\n%s", r.name, err, r.helpMarker, out)
+	}
+}
+
+// inspectWithSkopeo reads the tarball with skopeo, an independent OCI
+// implementation, when it is installed (Debian package skopeo), and checks the
+// labels it reports.
+func inspectWithSkopeo(t *testing.T, tarball, ref string) {
+	t.Helper()
+	skopeo, err := exec.LookPath("skopeo")
+	if err != nil {
+		t.Log("skopeo is not installed; skipping the independent read of the OCI archive (apt-get install skopeo)")
+		return
+	}
+	out, err := exec.Command(skopeo, "inspect", "oci-archive:"+tarball).CombinedOutput()
+	if err != nil {
+		t.Fatalf("skopeo inspect oci-archive:%s: %v\n%s", tarball, err, out)
+	}
+	if !strings.Contains(string(out), `"org.opencontainers.image.version": "0.1.0"`) {
+		t.Errorf("skopeo sees no version label on %s:\n%s", ref, out)
 	}
 }

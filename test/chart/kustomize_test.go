@@ -178,3 +178,44 @@ func TestBuildInstaller(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHelmInstall installs the chart with helm into the envtest API server and
+// checks that its NOTES tell how to create a first UserService with a manifest
+// that the real CRD accepts.
+func TestHelmInstall(t *testing.T) {
+	c := startCluster(t)
+	out, err := run(repoRoot(t), helmBin(t), "install", "notes-check", chartDir(t), "--kubeconfig", c.kubeconfig,
+		"--namespace", "helm-install", "--create-namespace", "--set", "replicas=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "STATUS: deployed") || !strings.Contains(out, "kubectl wait userservice/users --for=condition=Ready") {
+		t.Fatalf("helm install output lacks the deployed status or the NOTES:\n%s", out)
+	}
+	manifest := notesManifest(t, out)
+	path := filepath.Join(t.TempDir(), "userservice.yaml")
+	if err := os.WriteFile(path, []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.kubectl(t, "apply", "--dry-run=server", "--namespace", "helm-install", "-f", path); err != nil {
+		t.Fatalf("the NOTES' UserService is refused by the CRD: %v\n%s", err, manifest)
+	}
+}
+
+// notesManifest extracts the UserService manifest of the NOTES heredoc.
+func notesManifest(t *testing.T, out string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(out, "<<'YAML'\n")
+	if !ok {
+		t.Fatalf("NOTES have no UserService manifest:\n%s", out)
+	}
+	body, _, ok := strings.Cut(rest, "\n  YAML")
+	if !ok {
+		t.Fatalf("NOTES manifest is not terminated:\n%s", rest)
+	}
+	var lines []string
+	for _, l := range strings.Split(body, "\n") {
+		lines = append(lines, strings.TrimPrefix(l, "  "))
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

@@ -36,6 +36,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -144,6 +145,7 @@ func checkSufficient(t *testing.T, c *cluster, in install) {
 	startManager(t, c, in, metricsAddr)
 	reconcileToReady(t, admin, in.apps)
 	checkLease(t, admin, in)
+	checkEvents(t, admin, in.apps)
 	checkMetricsAuth(t, c, admin, in, objs, metricsAddr)
 	for _, line := range strings.Split(logs.String()[before:], "\n") {
 		if l := strings.ToLower(line); strings.Contains(l, "forbidden") || strings.Contains(l, "cannot ") {
@@ -392,6 +394,23 @@ func checkLease(t *testing.T, cl client.Client, in install) {
 	waitFor(t, cl, in.namespace, leaderElectionID, lease)
 	if ptr.Deref(lease.Spec.HolderIdentity, "") == "" {
 		t.Errorf("Lease %s/%s has no holder", in.namespace, leaderElectionID)
+	}
+}
+
+// checkEvents waits for the operator's MigrationStarted and RolloutComplete
+// events, which it records as events.k8s.io Events on the UserService.
+func checkEvents(t *testing.T, cl client.Client, ns string) {
+	t.Helper()
+	for _, reason := range []string{controller.EventMigrationStarted, controller.EventRolloutComplete} {
+		eventually(t, 30*time.Second, "the operator recorded a "+reason+" event in "+ns, func() (bool, error) {
+			var list eventsv1.EventList
+			if err := cl.List(t.Context(), &list, client.InNamespace(ns)); err != nil {
+				return false, err
+			}
+			return slices.ContainsFunc(list.Items, func(e eventsv1.Event) bool {
+				return e.Reason == reason && e.Regarding.Name == "users"
+			}), nil
+		})
 	}
 }
 

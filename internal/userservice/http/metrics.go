@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,8 @@ type Metrics struct {
 
 	mu    sync.RWMutex
 	cache map[seriesKey]series
+
+	handled atomic.Uint64
 }
 
 // seriesKey identifies one label combination.
@@ -61,8 +64,14 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
+// Handled returns how many requests have been handled so far.
+func (m *Metrics) Handled() uint64 {
+	return m.handled.Load()
+}
+
 // observe records one request.
 func (m *Metrics) observe(method, route string, code int, d time.Duration) {
+	m.handled.Add(1)
 	k := seriesKey{method: method, route: route, code: code}
 	m.mu.RLock()
 	s, ok := m.cache[k]

@@ -10,9 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/userservice-dev/userservice-operator/internal/userservice/auth"
 )
 
@@ -75,10 +72,6 @@ func instrument(next http.Handler, log *accessLog, m *Metrics) http.Handler {
 		elapsed := time.Since(start)
 		route := routeOf(r.Pattern)
 		m.observe(r.Method, route, status, elapsed)
-		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-			span.SetName(r.Method + " " + route)
-			span.SetAttributes(attribute.String("http.route", route))
-		}
 		log.write(entry{start: start, elapsed: elapsed, method: r.Method, route: route,
 			status: status, bytes: size, requestID: id})
 	})

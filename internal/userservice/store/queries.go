@@ -35,12 +35,15 @@ func New(db DBTX) *Queries {
 
 // SQL text of every statement.
 const (
-	getUserSQL     = `SELECT id, name, email FROM users WHERE id = $1`
-	getUsersSQL    = `SELECT id, name, email FROM users WHERE id = ANY($1::bigint[])`
-	listUsersSQL   = `SELECT id, name, email FROM users ORDER BY id LIMIT $1 OFFSET $2`
-	createUserSQL  = `INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id, name, email`
+	getUserSQL    = `SELECT id, name, email FROM users WHERE id = $1`
+	getUsersSQL   = `SELECT id, name, email FROM users WHERE id = ANY($1::bigint[])`
+	listUsersSQL  = `SELECT id, name, email FROM users ORDER BY id LIMIT $1 OFFSET $2`
+	createUserSQL = `INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id, name, email`
+	// Rows are inserted in lower(email) order so that concurrent batches
+	// take their unique-index locks in one global order and cannot
+	// deadlock on each other's emails.
 	createUsersSQL = `INSERT INTO users (name, email)
-SELECT n, e FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(n, e, o) ORDER BY o
+SELECT n, e FROM unnest($1::text[], $2::text[]) AS t(n, e) ORDER BY lower(e)
 ON CONFLICT DO NOTHING RETURNING id, name, email`
 	updateUserSQL = `UPDATE users SET name = $2, email = $3 WHERE id = $1 RETURNING id, name, email`
 	deleteUserSQL = `DELETE FROM users WHERE id = $1`

@@ -155,3 +155,46 @@ func TestUpdateAndDelete(t *testing.T) {
 		t.Fatalf("list: %+v %v", list, err)
 	}
 }
+
+// TestConcurrentBatchesShareEmails runs several insert batches at once
+// whose emails overlap; every email must be inserted exactly once and
+// every other call must see ErrConflict.
+func TestConcurrentBatchesShareEmails(t *testing.T) {
+	_, pool := newStore(t)
+	s := Open(pool, Workers{Get: 1, Create: 4})
+	defer s.Close()
+	ctx := context.Background()
+	const emails, copies = 30, 8
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := map[string]int{}
+	for i := range emails * copies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := i % emails
+			if (i/emails)%2 == 1 {
+				n = emails - 1 - n // the other half asks in reverse order
+			}
+			e := fmt.Sprintf("shared%d@example.com", n)
+			_, err := s.CreateUser(ctx, users.Input{Name: "x", Email: e})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins[e]++
+			case !errors.Is(err, users.ErrConflict):
+				t.Errorf("call %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(wins) != emails {
+		t.Fatalf("%d distinct emails inserted, want %d", len(wins), emails)
+	}
+	for e, n := range wins {
+		if n != 1 {
+			t.Fatalf("%s inserted %d times", e, n)
+		}
+	}
+}
