@@ -18,10 +18,11 @@
 #   rss_growth        RSS growth after --noise unrelated 4 KiB Secrets and
 #                     ConfigMaps (target < 0.10)
 #
-# Usage: hack/bench/operator-scale.sh [-n N] [--idle SECONDS] [--noise COUNT] [--keep]
+# Usage: hack/bench/operator-scale.sh [-n N] [--idle SECONDS] [--noise COUNT] [--workers W] [--keep]
 #   -n N         number of UserServices (default 500; use -n 1000 for the large run)
 #   --idle S     idle window for idle_writes (default 120)
 #   --noise C    unrelated objects for rss_growth (default 10000)
+#   --workers W  --max-concurrent-reconciles for the operator (default: the chart's)
 #   --keep       leave the cluster and the operator running at the end
 set -euo pipefail
 
@@ -30,13 +31,15 @@ N=500
 IDLE=120
 NOISE=10000
 KEEP=false
+WORKERS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -n|--n) N=$2; shift 2 ;;
     --idle) IDLE=$2; shift 2 ;;
     --noise) NOISE=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
     --keep) KEEP=true; shift ;;
-    *) sed -n '21,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '21,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 for v in N IDLE NOISE; do
@@ -94,7 +97,7 @@ cleanup() {
 }
 
 main() {
-  log "N=$N idle=${IDLE}s noise=$NOISE; cluster in $LOCAL_CLUSTER_DIR"
+  log "N=$N idle=${IDLE}s noise=$NOISE workers=${WORKERS:-chart default}; cluster in $LOCAL_CLUSTER_DIR"
   "$ROOT/hack/local-cluster.sh" down >/dev/null 2>&1 || true
   local exports
   exports=$("$ROOT/hack/local-cluster.sh" up)
@@ -118,6 +121,10 @@ main() {
   log "operator: creating $N UserServices"
   local args
   mapfile -t args < <(chart_operator_args)
+  if [ -n "$WORKERS" ]; then
+    mapfile -t args < <(printf '%s\n' "${args[@]}" | grep -v '^--max-concurrent-reconciles' || true)
+    args+=("--max-concurrent-reconciles=$WORKERS")
+  fi
   start_operator "$HEALTH_PORT" --leader-elect=false --metrics-secure=false \
     --metrics-bind-address "127.0.0.1:$METRICS_PORT" "${args[@]}"
   new_namespace bench-operator
