@@ -114,11 +114,38 @@ func (b *batcher[K, V]) runLive(ctx context.Context, batch []*call[K, V]) {
 	}
 	b.batches.Add(1)
 	b.calls.Add(uint64(n))
+	runCtx, release := callersContext(ctx, live)
 	// The batch's database span becomes a child of the first caller's span.
-	runCtx := trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(live[0].ctx))
+	runCtx = trace.ContextWithSpanContext(runCtx, trace.SpanContextFromContext(live[0].ctx))
 	b.run(runCtx, live)
+	release()
 	for _, c := range live {
 		c.done <- struct{}{}
+	}
+}
+
+// callersContext returns a context derived from ctx that is cancelled as
+// soon as every caller in live has gone away, so that a batch nobody waits
+// for any more stops holding its connection. release must be called when
+// the batch is done.
+func callersContext[K, V any](ctx context.Context, live []*call[K, V]) (_ context.Context, release func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var remaining atomic.Int64
+	remaining.Store(int64(len(live)))
+	left := func() {
+		if remaining.Add(-1) == 0 {
+			cancel()
+		}
+	}
+	stops := make([]func() bool, len(live))
+	for i, c := range live {
+		stops[i] = context.AfterFunc(c.ctx, left)
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
 	}
 }
 
