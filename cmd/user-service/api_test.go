@@ -232,6 +232,7 @@ func TestAuth(t *testing.T) {
 		{"garbage", "Bearer not.a.jwt"},
 		{"wrong secret", "Bearer " + sign(jwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), jwt.MapClaims{"exp": future})},
 		{"expired", "Bearer " + sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix()})},
+		{"expired 10s ago", "Bearer " + sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": time.Now().Add(-10 * time.Second).Unix()})},
 		{"no exp", "Bearer " + sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "x"})},
 		{"HS512", "Bearer " + sign(jwt.SigningMethodHS512, secret, jwt.MapClaims{"exp": future})},
 		{"alg none", "Bearer " + sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"exp": future})},
