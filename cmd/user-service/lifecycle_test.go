@@ -136,7 +136,7 @@ func TestNewerSchemaIsReady(t *testing.T) {
 
 // TestReadinessFollowsDatabase stops and restarts a private PostgreSQL
 // cluster and checks that /ready flips to 503 and back while /health
-// stays 200.
+// stays 200, and that it notices a schema restored to an older version.
 func TestReadinessFollowsDatabase(t *testing.T) {
 	c := pgtest.StartCluster(t)
 	migrateUp(t, c.URL)
@@ -156,6 +156,34 @@ func TestReadinessFollowsDatabase(t *testing.T) {
 	s.waitReady(t, http.StatusOK, 15*time.Second)
 	if r := s.do(t, "GET", "/api/v1/users", ""); r.status != 200 {
 		t.Fatalf("reads after the database came back: %d %s", r.status, r.body)
+	}
+
+	// The database comes back restored from a backup taken before the
+	// migrations: /ready must notice the older schema.
+	restoreEmptySchema(t, c.URL)
+	c.Stop()
+	s.waitReady(t, http.StatusServiceUnavailable, 5*time.Second)
+	c.Start()
+	waitFor(t, "/ready to report the older schema", func() bool {
+		r := s.do(t, "GET", "/ready", "")
+		return r.status == http.StatusServiceUnavailable && strings.Contains(string(r.body), "schema")
+	})
+	migrateUp(t, c.URL)
+	s.waitReady(t, http.StatusOK, 15*time.Second)
+}
+
+// restoreEmptySchema drops every migrated table, as restoring a backup
+// taken before `migrate up` would.
+func restoreEmptySchema(t *testing.T, dbURL string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP TABLE users, goose_db_version"); err != nil {
+		t.Fatalf("dropping the schema: %v", err)
 	}
 }
 
