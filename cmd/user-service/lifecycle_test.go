@@ -35,6 +35,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad level", "LOG_LEVEL", "loud", "LOG_LEVEL must be one of"},
 		{"bad drain", "SHUTDOWN_DRAIN", "soon", "SHUTDOWN_DRAIN must be"},
 		{"bad pool", "DB_MAX_CONNS", "0", "DB_MAX_CONNS must be"},
+		{"min above default max", "DB_MIN_CONNS", "1000", "DB_MIN_CONNS (1000) must not exceed"},
 		{"bad otlp", "OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "OTEL_EXPORTER_OTLP_ENDPOINT must be"},
 	}
 	for _, c := range cases {
