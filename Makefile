@@ -152,3 +152,38 @@ mv $(1) $(1)-$(3) ;\
 } ;\
 ln -sf $$(realpath $(1)-$(3)) $(1)
 endef
+
+##@ Local cluster
+
+# The local cluster's state dir; hack/local-cluster.sh documents its other settings.
+LOCAL_CLUSTER_DIR ?= $(or $(XDG_STATE_HOME),$(HOME)/.local/state)/userservice-operator/local-cluster
+export LOCAL_CLUSTER_DIR
+
+.PHONY: local-cluster-up
+local-cluster-up: ## Start the local cluster (etcd, apiserver, controller-manager, scheduler, kwok nodes) on loopback.
+	hack/local-cluster.sh up
+
+.PHONY: local-cluster-down
+local-cluster-down: ## Stop every process the local cluster started and remove its state.
+	hack/local-cluster.sh down
+
+.PHONY: local-cluster-status
+local-cluster-status: ## Show the local cluster's processes and its KUBECONFIG.
+	hack/local-cluster.sh status
+
+.PHONY: demo
+demo: helm ## Local cluster, the operator installed with Helm, a UserService to Ready and through an upgrade.
+	CGO_ENABLED=0 go build -o bin/manager ./cmd
+	HELM="$(HELM)" hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## Stop everything make demo started and remove its state.
+	hack/demo.sh down
+
+.PHONY: e2e
+e2e: helm ## Run the end-to-end suite (test/e2e) on its own local cluster, which it starts and tears down.
+	HELM="$(HELM)" go test -tags e2e ./test/e2e/ -timeout 45m -v -ginkgo.v
+
+.PHONY: bench-scale
+bench-scale: helm ## Run hack/bench/operator-scale.sh (N=500; pass BENCH_ARGS="-n 1000" for more).
+	HELM="$(HELM)" hack/bench/operator-scale.sh $(BENCH_ARGS)

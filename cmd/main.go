@@ -48,6 +48,7 @@ type options struct {
 	secureMetrics           bool
 	enableHTTP2             bool
 	leaderElect             bool
+	leaderElectionNamespace string
 	userServiceImage        string
 	watchNamespaces         string
 	maxConcurrentReconciles int
@@ -74,6 +75,8 @@ func parseFlags(fs *flag.FlagSet, args []string) options {
 		"Serve metrics over HTTPS with authentication and authorization. Use --metrics-secure=false for HTTP.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader-election Lease; empty means the pod's own namespace (required out of cluster).")
 	fs.StringVar(&o.userServiceImage, "user-service-image", "ghcr.io/userservice-dev/user-service:v0.1.0",
 		"Image used for a UserService whose spec.image is empty.")
 	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "",
@@ -100,11 +103,12 @@ func run(o options) error {
 
 	namespaces := controller.ParseNamespaces(o.watchNamespaces)
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOptions(o),
-		HealthProbeBindAddress: o.probeAddr,
-		LeaderElection:         o.leaderElect,
-		LeaderElectionID:       leaderElectionID,
+		Scheme:                  scheme,
+		Metrics:                 metricsOptions(o),
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        leaderElectionID,
+		LeaderElectionNamespace: o.leaderElectionNamespace,
 		// The process exits right after the manager stops, so the Lease can be
 		// released at once and a standby takes over without waiting for it to expire.
 		LeaderElectionReleaseOnCancel: true,

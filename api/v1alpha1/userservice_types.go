@@ -35,6 +35,12 @@ const (
 	// ConditionDegraded is True when the operator cannot reach the desired state
 	// without a change from the user (for example a failed migration).
 	ConditionDegraded = "Degraded"
+	// ConditionReconciling mirrors Progressing under the name kstatus reads
+	// (kpt, Flux, cli-utils): True while the spec is not yet realized.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled mirrors Degraded under the name kstatus reads: True
+	// when reconciliation cannot progress without a change from the user.
+	ConditionStalled = "Stalled"
 )
 
 // UserServiceSpec is the desired state of a user-service deployment.
@@ -342,7 +348,8 @@ type UserServiceStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions are Ready, Available, Progressing and Degraded.
+	// conditions are Ready, Available, Progressing and Degraded, plus
+	// Reconciling and Stalled, which mirror Progressing and Degraded for kstatus.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -414,6 +421,7 @@ type UserServiceList struct {
 	Items           []UserService `json:"items"`
 }
 
+// init registers the UserService types with the scheme builder.
 func init() {
 	SchemeBuilder.Register(&UserService{}, &UserServiceList{})
 }

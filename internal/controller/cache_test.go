@@ -16,6 +16,7 @@ limitations under the License.
 package controller
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -37,5 +38,31 @@ func TestParseNamespaces(t *testing.T) {
 	}
 	if m := defaultNamespaces(nil); m != nil {
 		t.Errorf("defaultNamespaces(nil) = %v, want nil (all namespaces)", m)
+	}
+}
+
+func TestCacheOptions(t *testing.T) {
+	o := CacheOptions([]string{"team-a", "team-b"})
+	if _, ok := o.DefaultNamespaces["team-a"]; !ok || len(o.DefaultNamespaces) != 2 {
+		t.Errorf("DefaultNamespaces = %v, want team-a and team-b", o.DefaultNamespaces)
+	}
+	if o.DefaultTransform == nil {
+		t.Error("DefaultTransform is nil, want managedFields stripped")
+	}
+	kinds := map[string]bool{}
+	for obj, by := range o.ByObject {
+		kind := fmt.Sprintf("%T", obj)
+		kinds[kind] = true
+		if got := by.Label.String(); got != "app.kubernetes.io/managed-by=userservice-operator" {
+			t.Errorf("%s label selector = %q, want the managed-by label", kind, got)
+		}
+	}
+	for _, k := range []string{"*v1.Secret", "*v1.Job", "*v1.Deployment", "*v1.Service"} {
+		if !kinds[k] {
+			t.Errorf("ByObject has no entry for %s", k)
+		}
+	}
+	if all := CacheOptions(nil); all.DefaultNamespaces != nil {
+		t.Errorf("DefaultNamespaces = %v, want nil (all namespaces)", all.DefaultNamespaces)
 	}
 }

@@ -40,6 +40,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/metadata"
@@ -205,7 +206,13 @@ func (r *UserServiceReconciler) updateStatus(ctx context.Context, s *state) erro
 	}
 	before := s.us.DeepCopy()
 	s.us.Status = st
-	if err := r.Client.Status().Patch(ctx, s.us, client.MergeFrom(before)); err != nil {
+	// The optimistic lock rejects a status computed from a stale cached
+	// UserService; the watch event of the newer version brings another reconcile.
+	err := r.Client.Status().Patch(ctx, s.us, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("patching the status of UserService %q: %w", s.us.Name, err)
 	}
 	r.emitTransitionEvents(s.us, old, st)

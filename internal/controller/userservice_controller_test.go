@@ -21,6 +21,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -276,6 +277,10 @@ var _ = Describe("UserService controller", func() {
 			return svc.Spec.Ports[0].Port, err
 		}).Should(Equal(int32(80)))
 
+		By("deleting the Deployment")
+		Expect(k8sClient.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "users"}})).To(Succeed())
+		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV1))
+
 		By("deleting the Service and the PodDisruptionBudget")
 		Expect(k8sClient.Delete(ctx, svc)).To(Succeed())
 		Expect(k8sClient.Delete(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "users"}})).To(Succeed())
@@ -397,6 +402,22 @@ var _ = Describe("UserService controller", func() {
 			return jobs.Items, k8sClient.List(ctx, &jobs, client.InNamespace(ns))
 		}).Should(HaveLen(3))
 		Expect(getObj(ns, resources.MigrationJobName(getUS(ns), imageV1+"-b"), &batchv1.Job{})).To(Succeed())
+	})
+
+	It("serves the scale subresource, and scaling reaches the Deployment", func() {
+		readyWith(ns, nil)
+		us := getUS(ns)
+		scale := &autoscalingv1.Scale{}
+		Expect(k8sClient.SubResource("scale").Get(ctx, us, scale)).To(Succeed())
+		Expect(scale.Status.Selector).To(Equal("app.kubernetes.io/instance=users,app.kubernetes.io/name=user-service"))
+		Expect(scale.Status.Replicas).To(Equal(int32(2)))
+		scale.Spec.Replicas = 4
+		Expect(k8sClient.SubResource("scale").Update(ctx, us, client.WithSubResourceBody(scale))).To(Succeed())
+		Eventually(func() int32 {
+			d := &appsv1.Deployment{}
+			Expect(getObj(ns, "users", d)).To(Succeed())
+			return *d.Spec.Replicas
+		}).Should(Equal(int32(4)))
 	})
 
 	It("caches only the Secrets it owns", func() {

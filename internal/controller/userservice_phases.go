@@ -208,7 +208,14 @@ func (r *UserServiceReconciler) ensureMigrationJob(ctx context.Context, s *state
 	if m.Phase == MigrationSucceeded && job.Spec.TTLSecondsAfterFinished == nil {
 		before := job.DeepCopy()
 		job.Spec.TTLSecondsAfterFinished = ptr.To[int32](resources.MigrationSucceededTTLSeconds)
-		if err := r.Client.Patch(ctx, job, client.MergeFrom(before), client.FieldOwner(resources.FieldOwner)); err != nil {
+		// The optimistic lock turns a stale cached Job (TTL already set) into a
+		// conflict, so that the event below is recorded once per Job.
+		err := r.Client.Patch(ctx, job, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}),
+			client.FieldOwner(resources.FieldOwner))
+		if apierrors.IsConflict(err) {
+			return m, nil // The Job's watch event brings a reconcile with its current state.
+		}
+		if err != nil {
 			return m, fmt.Errorf("setting the TTL of succeeded migration Job %q: %w", m.Job, err)
 		}
 		r.Recorder.Eventf(us, job, corev1.EventTypeNormal, EventMigrationSucceeded, "Migrate",

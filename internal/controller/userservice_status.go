@@ -100,6 +100,7 @@ func computeStatus(old appsv1alpha1.UserServiceStatus, o observation) appsv1alph
 	if o.Paused {
 		setCondition(&st, o, appsv1alpha1.ConditionProgressing, false, ReasonPaused,
 			"Reconciliation is paused by spec.paused: children are left unchanged")
+		mirrorCondition(&st, appsv1alpha1.ConditionProgressing, appsv1alpha1.ConditionReconciling)
 		return st
 	}
 	st.ServiceURL = o.ServiceURL
@@ -110,7 +111,21 @@ func computeStatus(old appsv1alpha1.UserServiceStatus, o observation) appsv1alph
 	setDegradedCondition(&st, o)
 	setProgressingCondition(&st, o)
 	setReadyCondition(&st, o)
+	mirrorCondition(&st, appsv1alpha1.ConditionProgressing, appsv1alpha1.ConditionReconciling)
+	mirrorCondition(&st, appsv1alpha1.ConditionDegraded, appsv1alpha1.ConditionStalled)
 	return st
+}
+
+// mirrorCondition copies condition from to condition to (status, reason,
+// message and generation), for the kstatus names Reconciling and Stalled.
+func mirrorCondition(st *appsv1alpha1.UserServiceStatus, from, to string) {
+	c := meta.FindStatusCondition(st.Conditions, from)
+	if c == nil {
+		return
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+		Type: to, Status: c.Status, Reason: c.Reason, Message: c.Message, ObservedGeneration: c.ObservedGeneration,
+	})
 }
 
 // setCondition sets one condition with the observation's generation.

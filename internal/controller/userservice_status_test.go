@@ -146,6 +146,12 @@ func TestComputeStatus(t *testing.T) {
 					t.Errorf("%s = %s/%s gen %d, want %s/%s gen 7", typ, c.Status, c.Reason, c.ObservedGeneration, w.status, w.reason)
 				}
 			}
+			for from, to := range map[string]string{"Progressing": "Reconciling", "Degraded": "Stalled"} {
+				f, m := meta.FindStatusCondition(st.Conditions, from), meta.FindStatusCondition(st.Conditions, to)
+				if m == nil || m.Status != f.Status || m.Reason != f.Reason || m.ObservedGeneration != f.ObservedGeneration {
+					t.Errorf("%s = %+v, want a mirror of %s = %+v", to, m, from, f)
+				}
+			}
 			if r := meta.FindStatusCondition(st.Conditions, "Ready"); !strings.Contains(r.Message, tt.wantMessage) {
 				t.Errorf("Ready message %q does not contain %q", r.Message, tt.wantMessage)
 			}

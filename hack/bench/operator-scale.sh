@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Scale benchmark of the operator on a local simulated cluster (a script, not a
+# test). It starts its own cluster (hack/local-cluster.sh, with its own state
+# dir and ports), installs the chart, and measures:
+#
+#   direct_seconds    baseline: one client (the operator's QPS settings) creates
+#                     the same children (JWT Secret, migration Job, then the
+#                     Deployment and Service once the Job completed) for N
+#                     instances, until every Deployment is available
+#   operator_seconds  N UserServices created, until all are Ready with all children
+#   create_ratio      operator_seconds / direct_seconds   (target <= 1.5)
+#   idle_writes       the operator's write requests (POST/PUT/PATCH/DELETE in its
+#                     rest_client_requests_total) over --idle seconds with nothing
+#                     to do (target 0); leader election is off, so Lease renewals
+#                     are not counted
+#   rss_mib_at_n      the operator's RSS with N UserServices
+#   rss_growth        RSS growth after --noise unrelated 4 KiB Secrets and
+#                     ConfigMaps (target < 0.10)
+#
+# Usage: hack/bench/operator-scale.sh [-n N] [--idle SECONDS] [--noise COUNT] [--keep]
+#   -n N         number of UserServices (default 500; use -n 1000 for the large run)
+#   --idle S     idle window for idle_writes (default 120)
+#   --noise C    unrelated objects for rss_growth (default 10000)
+#   --keep       leave the cluster and the operator running at the end
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+N=500
+IDLE=120
+NOISE=10000
+KEEP=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -n|--n) N=$2; shift 2 ;;
+    --idle) IDLE=$2; shift 2 ;;
+    --noise) NOISE=$2; shift 2 ;;
+    --keep) KEEP=true; shift ;;
+    *) sed -n '21,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+done
+for v in N IDLE NOISE; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "operator-scale: $v must be a number, got '${!v}'" >&2; exit 2; }
+done
+
+STATE="${XDG_STATE_HOME:-$HOME/.local/state}/userservice-operator"
+export LOCAL_CLUSTER_DIR="${BENCH_CLUSTER_DIR:-$STATE/bench-cluster}"
+export LOCAL_CLUSTER_APISERVER_PORT="${BENCH_APISERVER_PORT:-36443}"
+export LOCAL_CLUSTER_ETCD_PORT="${BENCH_ETCD_PORT:-32379}"
+export LOCAL_CLUSTER_KCM_PORT="${BENCH_KCM_PORT:-31257}"
+export LOCAL_CLUSTER_SCHEDULER_PORT="${BENCH_SCHEDULER_PORT:-31259}"
+OPERATOR_DIR="$LOCAL_CLUSTER_DIR-operator"
+HELM="${HELM:-$ROOT/bin/helm}"
+HEALTH_PORT="${BENCH_HEALTH_PORT:-38081}"
+METRICS_PORT="${BENCH_METRICS_PORT:-38080}"
+
+log() { printf '[operator-scale] %s\n' "$*" >&2; }
+# shellcheck source=hack/lib/local-operator.sh
+source "$ROOT/hack/lib/local-operator.sh"
+
+# http_get prints the body of http://127.0.0.1:$1$2 (bash only, no curl).
+http_get() {
+  exec 3<>"/dev/tcp/127.0.0.1/$1"
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+
+# operator_writes prints the operator's write requests so far.
+operator_writes() {
+  http_get "$METRICS_PORT" /metrics |
+    awk '/^rest_client_requests_total/ && /method="(POST|PUT|PATCH|DELETE)"/ {s += $NF} END {printf "%d\n", s}'
+}
+
+# rss_kib prints the operator's resident set size in KiB.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$(operator_pid)/status"; }
+
+# new_namespace creates namespace $1 with the database Secret "db".
+new_namespace() {
+  kubectl create namespace "$1" >/dev/null
+  kubectl -n "$1" create secret generic db \
+    --from-literal=url="postgres://users:bench@postgres:5432/users?sslmode=disable" >/dev/null
+}
+
+# cleanup stops everything unless --keep was given.
+cleanup() {
+  if [ "$KEEP" = true ]; then
+    log "--keep: cluster and operator left running; export KUBECONFIG=$KUBECONFIG"
+    return
+  fi
+  stop_operator || true
+  "$ROOT/hack/local-cluster.sh" down || true
+  rm -rf "$OPERATOR_DIR"
+}
+
+main() {
+  log "N=$N idle=${IDLE}s noise=$NOISE; cluster in $LOCAL_CLUSTER_DIR"
+  "$ROOT/hack/local-cluster.sh" down >/dev/null 2>&1 || true
+  local exports
+  exports=$("$ROOT/hack/local-cluster.sh" up)
+  eval "$exports"
+  export KUBECONFIG
+  trap cleanup EXIT
+  PATH="$("$ROOT/hack/k8s-bins.sh" kubectl 2>/dev/null):$PATH"
+
+  log "building bin/manager and bin/bench-scale"
+  (cd "$ROOT" && CGO_ENABLED=0 go build -o bin/manager ./cmd && go build -o bin/bench-scale ./hack/bench/scale)
+  install_chart
+
+  log "baseline: creating the children of $N instances directly"
+  new_namespace bench-direct
+  local direct
+  direct=$("$ROOT/bin/bench-scale" direct -n "$N" -namespace bench-direct | sed -n 's/^direct_seconds=//p')
+  echo "direct_seconds=$direct"
+  log "deleting the baseline namespace before the operator run"
+  kubectl delete namespace bench-direct --timeout=15m >/dev/null
+
+  log "operator: creating $N UserServices"
+  local args
+  mapfile -t args < <(chart_operator_args)
+  start_operator "$HEALTH_PORT" --leader-elect=false --metrics-secure=false \
+    --metrics-bind-address "127.0.0.1:$METRICS_PORT" "${args[@]}"
+  new_namespace bench-operator
+  local op
+  op=$("$ROOT/bin/bench-scale" operator -n "$N" -namespace bench-operator | sed -n 's/^operator_seconds=//p')
+  echo "operator_seconds=$op"
+  echo "create_ratio=$(awk -v a="$op" -v b="$direct" 'BEGIN {printf "%.2f", a / b}')"
+
+  log "idle: counting the operator's writes over ${IDLE}s"
+  local w0 w1
+  w0=$(operator_writes)
+  sleep "$IDLE"
+  w1=$(operator_writes)
+  echo "idle_writes=$((w1 - w0))"
+
+  local rss0 rss1
+  rss0=$(rss_kib)
+  echo "rss_mib_at_n=$(awk -v k="$rss0" 'BEGIN {printf "%.1f", k / 1024}')"
+  log "adding $NOISE unrelated 4 KiB Secrets and ConfigMaps"
+  kubectl create namespace bench-noise >/dev/null
+  "$ROOT/bin/bench-scale" noise -n "$NOISE" -namespace bench-noise >&2
+  sleep 30 # let any informer that would cache them do so
+  rss1=$(rss_kib)
+  echo "rss_mib_after_noise=$(awk -v k="$rss1" 'BEGIN {printf "%.1f", k / 1024}')"
+  echo "rss_growth=$(awk -v a="$rss0" -v b="$rss1" 'BEGIN {printf "%.3f", (b - a) / a}')"
+  echo "operator_writes_total=$(operator_writes)"
+}
+
+main

@@ -1,0 +1,156 @@
+//go:build e2e
+
+/*
+Copyright 2026 The userservice-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package e2e runs the operator against a local cluster (hack/local-cluster.sh):
+// real etcd, kube-apiserver, kube-controller-manager and kube-scheduler, with
+// nodes simulated by kwok. The operator is installed with its Helm chart and
+// runs as local processes with the chart's ServiceAccount token.
+//
+// Run with `make test-e2e`. E2E_KEEP_CLUSTER=1 leaves the cluster running.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL is meant to be dot-imported.
+	. "github.com/onsi/gomega"    //nolint:revive // Gomega's DSL is meant to be dot-imported.
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+var (
+	e         *env
+	k8s       client.Client
+	logDir    string
+	opKubecfg string
+	// mainOperator is the operator that specs rely on; fault specs replace it.
+	mainOperator *operator
+)
+
+// TestE2E runs the end-to-end suite.
+func TestE2E(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(2 * time.Minute)
+	SetDefaultEventuallyPollingInterval(500 * time.Millisecond)
+	RunSpecs(t, "e2e suite (local kwok cluster)")
+}
+
+var _ = BeforeSuite(func() {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	Expect(err).NotTo(HaveOccurred())
+	state := os.Getenv("XDG_STATE_HOME")
+	if state == "" {
+		state = filepath.Join(os.Getenv("HOME"), ".local", "state")
+	}
+	e = &env{
+		root:       root,
+		clusterDir: getenv("E2E_CLUSTER_DIR", filepath.Join(state, "userservice-operator", "e2e-cluster")),
+		helm:       getenv("HELM", filepath.Join(root, "bin", "helm")),
+		manager:    filepath.Join(root, "bin", "manager"),
+	}
+	logDir = filepath.Join(e.clusterDir+"-logs", time.Now().UTC().Format("20060102T150405"))
+	Expect(os.MkdirAll(logDir, 0o700)).To(Succeed())
+
+	By("building the Kubernetes binaries (a cold cache takes minutes)")
+	requireTool(exec.Command(filepath.Join(root, "hack", "k8s-bins.sh"),
+		"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"), &e.binDir)
+
+	By("starting the local cluster")
+	out, err := e.localCluster("up")
+	Expect(err).NotTo(HaveOccurred())
+	e.kubeconfig = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "export KUBECONFIG="))
+	DeferCleanup(teardownCluster)
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", e.kubeconfig)
+	Expect(err).NotTo(HaveOccurred())
+	cfg.QPS, cfg.Burst = 100, 200
+	k8s, err = client.New(cfg, client.Options{})
+	Expect(err).NotTo(HaveOccurred())
+
+	By("building the operator")
+	build := exec.Command("go", "build", "-o", e.manager, "./cmd")
+	build.Dir, build.Stdout, build.Stderr = root, GinkgoWriter, GinkgoWriter
+	Expect(build.Run()).To(Succeed())
+	if _, err := os.Stat(e.helm); err != nil {
+		requireTool(exec.Command("make", "-C", root, "helm"), nil)
+	}
+
+	By("installing the operator with its Helm chart")
+	sa := installChart()
+	opKubecfg = operatorKubeconfig(e, logDir, sa)
+	mainOperator = startOperator(e, logDir, operatorOptions{name: "operator-main", leaderElect: true, kubeconfig: opKubecfg})
+	Eventually(mainOperator.acquiredLease).Should(BeTrue(), "the operator never took the Lease; log:\n%s", mainOperator.logTail())
+})
+
+// requireTool runs a command that builds or finds a tool. When it fails, the
+// suite fails under CI=true and is skipped otherwise, saying what was missing.
+// When out is set, it receives the command's trimmed stdout.
+func requireTool(cmd *exec.Cmd, out *string) {
+	cmd.Stderr = GinkgoWriter
+	b, err := cmd.Output()
+	if err != nil {
+		msg := fmt.Sprintf("%s failed (%v): the e2e suite needs it", strings.Join(cmd.Args, " "), err)
+		if os.Getenv("CI") == "true" {
+			Fail(msg)
+		}
+		Skip(msg + " (skipped outside CI)")
+	}
+	if out != nil {
+		*out = strings.TrimSpace(string(b))
+	}
+}
+
+// installChart installs charts/userservice-operator, scales its in-cluster
+// Deployment to 0 (kwok pods run nothing) and returns its ServiceAccount.
+func installChart() string {
+	_, err := e.run(e.helm, "upgrade", "--install", "userservice-operator",
+		filepath.Join(e.root, "charts", "userservice-operator"),
+		"--namespace", operatorNamespace, "--create-namespace")
+	Expect(err).NotTo(HaveOccurred())
+	deploy, err := e.kubectl("-n", operatorNamespace, "get", "deploy",
+		"-l", "app.kubernetes.io/instance=userservice-operator", "-o", "name")
+	Expect(err).NotTo(HaveOccurred())
+	deploy = strings.TrimSpace(strings.Split(deploy, "\n")[0])
+	Expect(deploy).NotTo(BeEmpty(), "the chart created no Deployment")
+	_, err = e.kubectl("-n", operatorNamespace, "scale", deploy, "--replicas=0")
+	Expect(err).NotTo(HaveOccurred())
+	sa, err := e.kubectl("-n", operatorNamespace, "get", deploy, "-o", "jsonpath={.spec.template.spec.serviceAccountName}")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(sa).NotTo(BeEmpty())
+	return sa
+}
+
+// teardownCluster stops the operators and, unless E2E_KEEP_CLUSTER is set,
+// the local cluster.
+func teardownCluster() {
+	for _, op := range runningOperators() {
+		op.stop()
+	}
+	if os.Getenv("E2E_KEEP_CLUSTER") != "" {
+		fmt.Fprintf(GinkgoWriter, "E2E_KEEP_CLUSTER set: cluster left running, export KUBECONFIG=%s\n", e.kubeconfig)
+		return
+	}
+	_, err := e.localCluster("down")
+	Expect(err).NotTo(HaveOccurred())
+}
