@@ -180,8 +180,8 @@ demo: helm ## Local cluster, the operator installed with Helm, a UserService to 
 demo-down: ## Stop everything make demo started and remove its state.
 	hack/demo.sh down
 
-.PHONY: e2e
-e2e: helm ## Run the end-to-end suite (test/e2e) on its own local cluster, which it starts and tears down.
+.PHONY: test-e2e
+test-e2e: helm ## Run the end-to-end suite (test/e2e) on its own local cluster, which it starts and tears down.
 	HELM="$(HELM)" go test -tags e2e ./test/e2e/ -timeout 45m -v -ginkgo.v
 
 .PHONY: bench-scale

@@ -11,7 +11,8 @@
 #   create_ratio      operator_seconds / direct_seconds   (target <= 1.5)
 #   idle_writes       the operator's write requests (POST/PUT/PATCH/DELETE in its
 #                     rest_client_requests_total) over --idle seconds with nothing
-#                     to do (target 0); leader election is off, so Lease renewals
+#                     to do (target 0), counted once it made no write for 10 s
+#                     (settle_seconds); leader election is off, so Lease renewals
 #                     are not counted
 #   rss_mib_at_n      the operator's RSS with N UserServices
 #   rss_growth        RSS growth after --noise unrelated 4 KiB Secrets and
@@ -125,9 +126,18 @@ main() {
   echo "operator_seconds=$op"
   echo "create_ratio=$(awk -v a="$op" -v b="$direct" 'BEGIN {printf "%.2f", a / b}')"
 
+  log "settling: waiting until the operator has made no write for 10s (at most 120s)"
+  local w0 w1 ws settle_start=$SECONDS
+  ws=$(operator_writes)
+  while :; do
+    sleep 10
+    w0=$(operator_writes)
+    [ "$w0" -eq "$ws" ] && break
+    [ $((SECONDS - settle_start)) -lt 120 ] || { log "still writing after 120s of settling"; break; }
+    ws=$w0
+  done
+  echo "settle_seconds=$((SECONDS - settle_start))"
   log "idle: counting the operator's writes over ${IDLE}s"
-  local w0 w1
-  w0=$(operator_writes)
   sleep "$IDLE"
   w1=$(operator_writes)
   echo "idle_writes=$((w1 - w0))"

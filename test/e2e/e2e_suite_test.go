@@ -103,6 +103,18 @@ var _ = BeforeSuite(func() {
 	Eventually(mainOperator.acquiredLease).Should(BeTrue(), "the operator never took the Lease; log:\n%s", mainOperator.logTail())
 })
 
+// The operators' logs are kept only when something failed.
+var _ = ReportAfterSuite("operator logs", func(r Report) {
+	if logDir == "" {
+		return
+	}
+	if r.SuiteSucceeded {
+		_ = os.RemoveAll(filepath.Dir(logDir))
+		return
+	}
+	fmt.Fprintf(GinkgoWriter, "operator logs kept in %s\n", logDir)
+})
+
 // requireTool runs a command that builds or finds a tool. When it fails, the
 // suite fails under CI=true and is skipped otherwise, saying what was missing.
 // When out is set, it receives the command's trimmed stdout.

@@ -137,6 +137,9 @@ func viaOperator(ctx context.Context, c client.Client, ns string, n int) error {
 	})
 }
 
+// lastReady is the Ready count allReady printed last.
+var lastReady = -1
+
 // allReady reports whether n UserServices are Ready and every child exists.
 func allReady(ctx context.Context, c client.Client, ns string, n int) (bool, error) {
 	var list appsv1alpha1.UserServiceList
@@ -151,7 +154,10 @@ func allReady(ctx context.Context, c client.Client, ns string, n int) (bool, err
 		}
 	}
 	if ready < n {
-		fmt.Fprintf(os.Stderr, "  %d of %d UserServices Ready\n", ready, n)
+		if ready != lastReady {
+			fmt.Fprintf(os.Stderr, "  %d of %d UserServices Ready\n", ready, n)
+			lastReady = ready
+		}
 		return false, nil
 	}
 	counts := map[string]int{}

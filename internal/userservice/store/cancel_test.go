@@ -132,15 +132,27 @@ func (f *cancelFixture) waitEnd(t *testing.T) error {
 	}
 }
 
-// batchBehindBlocker starts a lookup that blocks on the table lock, queues
-// one lookup per ctx behind it, then cancels the blocker's only caller,
-// which must cancel its statement at once. The queued lookups then run as
-// one batch, which blocks on the lock in turn.
-func (f *cancelFixture) batchBehindBlocker(t *testing.T, ctxs ...context.Context) []chan error {
+// blockedLookup is a lookup whose caller holds the only runner slot and
+// whose statement is blocked on the table lock.
+type blockedLookup struct {
+	errc   chan error
+	cancel context.CancelFunc
+}
+
+// startBlocker starts a lookup that takes the runner slot and blocks on
+// the table lock.
+func (f *cancelFixture) startBlocker(t *testing.T) blockedLookup {
 	t.Helper()
-	bctx, cancel := context.WithCancel(context.Background())
-	blocker := f.get(bctx, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := f.get(ctx, 1)
 	f.waitStart(t)
+	return blockedLookup{errc: errc, cancel: cancel}
+}
+
+// queue starts one lookup per ctx and waits until all of them are queued
+// (behind a blocker, so none of them runs yet).
+func (f *cancelFixture) queue(t *testing.T, ctxs ...context.Context) []chan error {
+	t.Helper()
 	errcs := make([]chan error, len(ctxs))
 	for i, ctx := range ctxs {
 		errcs[i] = f.get(ctx, int64(100+i))
@@ -148,51 +160,70 @@ func (f *cancelFixture) batchBehindBlocker(t *testing.T, ctxs ...context.Context
 	for len(f.store.gets.queue) < len(ctxs) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	cancel()
-	if err := <-blocker; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled caller got %v, want context.Canceled", err)
-	}
+	return errcs
+}
+
+// releaseBlocker cancels the blocker's only caller, which must cancel its
+// statement at once, and waits for the queued lookups' batch to start (it
+// blocks on the lock in turn).
+func (f *cancelFixture) releaseBlocker(t *testing.T, b blockedLookup) {
+	t.Helper()
+	b.cancel()
 	if err := f.waitEnd(t); !errors.Is(err, context.Canceled) {
 		t.Fatalf("the statement of a batch whose only caller left ended with %v, want it cancelled", err)
 	}
 	f.waitStart(t)
-	return errcs
 }
 
-// TestBatchFollowsCallersContexts checks that a batched statement runs on
-// while any caller still waits for it, and is cancelled as soon as every
-// caller has gone away.
+// TestBatchFollowsCallersContexts checks that a waiting caller returns as
+// soon as its context ends, that a batched statement runs on while any of
+// its callers still waits for it, and that it is cancelled as soon as
+// every caller has gone away.
 func TestBatchFollowsCallersContexts(t *testing.T) {
 	f := newCancelFixture(t)
+	bg := context.Background()
 
 	f.lock(t)
-	leaver, leave := context.WithCancel(context.Background())
-	errcs := f.batchBehindBlocker(t, leaver, context.Background())
+	blocker := f.startBlocker(t)
+	leaverCtx, leave := context.WithCancel(bg)
+	leaver2Ctx, leave2 := context.WithCancel(bg)
+	errcs := f.queue(t, leaverCtx, leaver2Ctx, bg)
 	leave()
 	if err := <-errcs[0]; !errors.Is(err, context.Canceled) {
-		t.Fatalf("a caller that left got %v, want context.Canceled", err)
+		t.Fatalf("a waiting caller that left got %v, want context.Canceled at once", err)
 	}
+	f.releaseBlocker(t, blocker)
+	leave2() // one of the two live callers of the running batch leaves
 	f.unlock(t)
 	if err := f.waitEnd(t); err != nil {
 		t.Fatalf("a batch with a caller still waiting ended with %v, want it to run on", err)
 	}
-	if err := <-errcs[1]; !errors.Is(err, users.ErrNotFound) {
+	if err := <-errcs[2]; !errors.Is(err, users.ErrNotFound) {
 		t.Fatalf("the remaining caller got %v, want its lookup's ErrNotFound", err)
 	}
+	// The caller that left may have been running the batch itself, and
+	// then may see the batch's result.
+	if err := <-errcs[1]; !errors.Is(err, context.Canceled) && !errors.Is(err, users.ErrNotFound) {
+		t.Fatalf("the second caller that left got %v", err)
+	}
+	<-blocker.errc
 
 	f.lock(t)
 	defer f.unlock(t)
-	c1, cancel1 := context.WithCancel(context.Background())
-	c2, cancel2 := context.WithCancel(context.Background())
-	errcs = f.batchBehindBlocker(t, c1, c2)
+	blocker = f.startBlocker(t)
+	c1, cancel1 := context.WithCancel(bg)
+	c2, cancel2 := context.WithCancel(bg)
+	errcs = f.queue(t, c1, c2)
+	f.releaseBlocker(t, blocker)
 	cancel1()
 	cancel2()
+	if err := f.waitEnd(t); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the statement of a batch whose callers all left ended with %v, want it cancelled", err)
+	}
 	for i, errc := range errcs {
 		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Fatalf("caller %d got %v, want context.Canceled", i, err)
 		}
 	}
-	if err := f.waitEnd(t); !errors.Is(err, context.Canceled) {
-		t.Fatalf("the statement of a batch whose callers all left ended with %v, want it cancelled", err)
-	}
+	<-blocker.errc
 }

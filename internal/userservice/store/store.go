@@ -42,8 +42,8 @@ func DefaultWorkers(maxConns int) Workers {
 	return Workers{Get: get, Create: max(2, maxConns-get)}
 }
 
-// Open returns a Store over pool with the given batch workers. Close stops
-// the workers; the caller closes the pool.
+// Open returns a Store over pool with the given number of concurrent
+// batches per operation. The caller closes the pool after Close.
 func Open(pool *pgxpool.Pool, w Workers) *Store {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{Queries: New(pool), cancel: cancel}
@@ -52,11 +52,10 @@ func Open(pool *pgxpool.Pool, w Workers) *Store {
 	return s
 }
 
-// Close stops the batch workers and waits for them.
+// Close cancels batches still running; call it after the HTTP server has
+// stopped.
 func (s *Store) Close() {
 	s.cancel()
-	s.gets.wait()
-	s.creates.wait()
 }
 
 // GetUser returns user id, sharing a query with concurrent lookups.
