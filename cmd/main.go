@@ -114,7 +114,7 @@ func run(o options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
-	log.Info("Started the manager", "watchNamespaces", namespaces, "userServiceImage", o.userServiceImage,
+	log.Info("Configured the manager, starting it", "watchNamespaces", namespaces, "userServiceImage", o.userServiceImage,
 		"leaderElect", o.leaderElect)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
