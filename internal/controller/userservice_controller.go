@@ -173,16 +173,23 @@ func (r *UserServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if us.Spec.Paused {
 		return ctrl.Result{}, nil
 	}
-	phases := []func(context.Context, *state) (bool, error){
-		r.reconcileSecrets,
-		r.reconcileDatabase,
-		r.reconcileMigration,
-		r.reconcileDeployment,
-		r.reconcileService,
-		r.reconcileExtras,
+	phases := []struct {
+		name string
+		run  func(context.Context, *state) (bool, error)
+	}{
+		{"JWT Secret", r.reconcileSecrets},
+		{"database Secret", r.reconcileDatabase},
+		{"migration", r.reconcileMigration},
+		{"Deployment", r.reconcileDeployment},
+		{"Service", r.reconcileService},
+		{"PodDisruptionBudget and HorizontalPodAutoscaler", r.reconcileExtras},
 	}
 	for _, phase := range phases {
-		if done, err := phase(ctx, s); err != nil || done {
+		done, err := phase.run(ctx, s)
+		if err != nil {
+			s.obs.Failure = &failure{Phase: phase.name, Reason: string(apierrors.ReasonForError(err))}
+		}
+		if err != nil || done {
 			return ctrl.Result{}, err
 		}
 	}

@@ -41,6 +41,7 @@ const (
 	ReasonProgressDeadlineExceeded   = "ProgressDeadlineExceeded"
 	ReasonAsExpected                 = "AsExpected"
 	ReasonPaused                     = "Paused"
+	ReasonReconcileError             = "ReconcileError"
 )
 
 // Event reasons.
@@ -69,6 +70,14 @@ type problem struct {
 	Message string
 }
 
+// failure is a phase that returned an error (an API error, not a user-fixable problem).
+type failure struct {
+	// Phase names the phase, such as "Deployment".
+	Phase string
+	// Reason is the API status reason of the error (such as Forbidden or Timeout), "" when unknown.
+	Reason string
+}
+
 // migration is what the migration phase observed.
 type migration struct {
 	Phase   MigrationPhase
@@ -82,6 +91,7 @@ type observation struct {
 	Generation      int64
 	Paused          bool
 	SecretProblem   *problem
+	Failure         *failure
 	SecretsHash     string
 	DesiredImage    string
 	ServingImage    string
@@ -195,7 +205,8 @@ func setDegradedCondition(st *appsv1alpha1.UserServiceStatus, o observation) {
 	}
 }
 
-// setProgressingCondition is True while a migration runs or the Deployment rolls out.
+// setProgressingCondition is True while a migration runs, the Deployment rolls
+// out, or a phase that failed with an API error is retried.
 func setProgressingCondition(st *appsv1alpha1.UserServiceStatus, o observation) {
 	status, reason, msg := progressing(o)
 	setCondition(st, o, appsv1alpha1.ConditionProgressing, status, reason, msg)
@@ -204,6 +215,8 @@ func setProgressingCondition(st *appsv1alpha1.UserServiceStatus, o observation) 
 // progressing returns the Progressing condition's status, reason and message.
 func progressing(o observation) (bool, string, string) {
 	switch {
+	case o.Failure != nil:
+		return true, ReasonReconcileError, failureMessage(o.Failure)
 	case o.SecretProblem != nil:
 		return false, o.SecretProblem.Reason, o.SecretProblem.Message
 	case o.Migration.Phase == MigrationRunning:
@@ -243,6 +256,18 @@ func ready(st *appsv1alpha1.UserServiceStatus, o observation) (bool, string, str
 		return false, ReasonMinimumReplicasUnavailable, "The Deployment is not available"
 	}
 	return true, "", ""
+}
+
+// failureMessage says which phase failed and where to read the error. It
+// holds no error text, which may carry generated names or timestamps that
+// would make the condition flap, so it stays the same while the error repeats.
+func failureMessage(f *failure) string {
+	reason := ""
+	if f.Reason != "" {
+		reason = " (" + f.Reason + ")"
+	}
+	return fmt.Sprintf("Reconciling the %s failed%s; the spec is not applied yet and is retried with backoff: "+
+		"see the operator's log for the error", f.Phase, reason)
 }
 
 // migrationFailedMessage names the failed Job and says what to do.

@@ -122,6 +122,28 @@ func TestComputeStatus(t *testing.T) {
 			o.Deployment = deployment("img:v2", 2, 2, 2, true)
 			o.Deployment.Generation = 5
 		}, map[string]wantCondition{"Ready": {metav1.ConditionFalse, ReasonRollingOut}}, ""},
+		{"phase error after an earlier rollout (no migration observed)", func(o *observation) {
+			o.Failure = &failure{Phase: "database Secret", Reason: "Timeout"}
+			o.Deployment = deployment("img:v2", 2, 2, 2, true)
+		}, map[string]wantCondition{
+			"Ready":       {metav1.ConditionFalse, ReasonReconcileError},
+			"Progressing": {metav1.ConditionTrue, ReasonReconcileError},
+			"Degraded":    {metav1.ConditionFalse, ReasonAsExpected},
+			"Available":   {metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
+		}, "Reconciling the database Secret failed (Timeout)"},
+		{"phase error applying the Deployment after the migration", func(o *observation) {
+			o.Failure = &failure{Phase: "Deployment", Reason: "Forbidden"}
+			o.Migration = migration{Phase: MigrationSucceeded, Job: "j", Image: "img:v2"}
+			o.Deployment = deployment("img:v2", 2, 2, 2, true)
+		}, map[string]wantCondition{
+			"Ready":       {metav1.ConditionFalse, ReasonReconcileError},
+			"Progressing": {metav1.ConditionTrue, ReasonReconcileError},
+		}, "Reconciling the Deployment failed (Forbidden)"},
+		{"phase error that is not an API error", func(o *observation) {
+			o.Failure = &failure{Phase: "Service"}
+			o.Deployment = deployment("img:v2", 2, 2, 2, true)
+		}, map[string]wantCondition{"Ready": {metav1.ConditionFalse, ReasonReconcileError}},
+			"Reconciling the Service failed; the spec is not applied yet"},
 		{"no deployment yet", func(o *observation) {
 			o.Migration = migration{Phase: MigrationSucceeded, Job: "j", Image: "img:v2"}
 		}, map[string]wantCondition{
