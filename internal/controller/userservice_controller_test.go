@@ -202,6 +202,8 @@ var _ = Describe("UserService controller", func() {
 		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.LogLevel = "debug" })
 		gen := getUS(ns).Generation
 		Eventually(func() int64 { return getUS(ns).Status.ObservedGeneration }).Should(Equal(gen))
+		By("migrating again, as LOG_LEVEL is part of the migration Job's spec")
+		succeedMigration(ns, getUS(ns).Spec.Image)
 		rollOutDeployment(ns)
 		Eventually(func() metav1.Condition { return condition(ns, "Ready") }).Should(And(
 			haveCondition(metav1.ConditionTrue, ReasonRolloutComplete), HaveField("ObservedGeneration", gen)))

@@ -277,7 +277,8 @@ func migrationFailedMessage(o observation) string {
 	if m.Message != "" {
 		msg += ": " + m.Message
 	}
-	return msg + "; the previous image keeps serving. Read the Job's logs, fix the image or the database, then set a new spec.image"
+	return msg + fmt.Sprintf("; the previous image keeps serving. Read the Job's logs, then fix the image, the database "+
+		"or the spec (any change to the Job's pod spec starts a new Job), or delete Job %q to retry it unchanged", m.Job)
 }
 
 // rolloutComplete reports whether the Deployment's controller has observed

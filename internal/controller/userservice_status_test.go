@@ -89,7 +89,7 @@ func TestComputeStatus(t *testing.T) {
 			"Degraded":    {metav1.ConditionTrue, ReasonMigrationFailed},
 			"Progressing": {metav1.ConditionFalse, ReasonMigrationFailed},
 			"Available":   {metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
-		}, "users-migrate-abc"},
+		}, `delete Job "users-migrate-abc" to retry it unchanged`},
 		{"rolling out", func(o *observation) {
 			o.Migration = migration{Phase: MigrationSucceeded, Job: "users-migrate-abc", Image: "img:v2"}
 			o.Deployment = deployment("img:v2", 2, 1, 2, true)
