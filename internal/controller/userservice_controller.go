@@ -17,7 +17,7 @@ package controller
 
 // RBAC: least privilege for what the reconciler reads and writes.
 // +kubebuilder:rbac:groups=apps.userservice.dev,resources=userservices,verbs=get;list;watch
-// +kubebuilder:rbac:groups=apps.userservice.dev,resources=userservices/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps.userservice.dev,resources=userservices/status,verbs=patch
 // +kubebuilder:rbac:groups=apps.userservice.dev,resources=userservices/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch
