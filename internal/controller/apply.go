@@ -17,7 +17,12 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -29,19 +34,97 @@ import (
 )
 
 // apply server-side applies desired with the operator's field owner, taking
-// ownership of conflicting fields so that hand edits are put back, and decodes
-// the server's answer into live. Applying an unchanged object is a no-op on
-// the server: it writes nothing and keeps the resourceVersion.
+// ownership of conflicting fields so that hand edits are put back, and leaves
+// the live object in live. The apply is skipped, so that an idle reconcile
+// sends no write at all, when the cached child carries the hash of the same
+// desired object and still holds every field the operator sets (no drift).
 func (r *UserServiceReconciler) apply(ctx context.Context, desired, live client.Object) error {
 	u, err := applyConfiguration(desired)
 	if err != nil {
 		return err
+	}
+	hash, err := objectHash(u.Object)
+	if err != nil {
+		return err
+	}
+	u.SetAnnotations(withAnnotation(u.GetAnnotations(), resources.AnnotationSpecHash, hash))
+	err = r.Client.Get(ctx, client.ObjectKeyFromObject(desired), live)
+	if client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("reading %T %q from the cache: %w", desired, desired.GetName(), err)
+	}
+	if err == nil && live.GetAnnotations()[resources.AnnotationSpecHash] == hash && holds(live, u.Object) {
+		return nil
 	}
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(resources.FieldOwner), client.ForceOwnership); err != nil {
 		return err
 	}
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, live)
+}
+
+// objectHash returns the hex SHA-256 of obj's JSON encoding, which is
+// deterministic: encoding/json sorts map keys.
+func objectHash(obj map[string]any) (string, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return "", fmt.Errorf("encoding the desired object for its hash: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16]), nil
+}
+
+// withAnnotation returns a copy of annotations with key set to value.
+func withAnnotation(annotations map[string]string, key, value string) map[string]string {
+	out := make(map[string]string, len(annotations)+1)
+	maps.Copy(out, annotations)
+	out[key] = value
+	return out
+}
+
+// holds reports whether the live object has every field of the desired apply
+// configuration with the same value (apiVersion and kind aside, which typed
+// cached objects leave empty). Fields the server or others added are ignored.
+func holds(live client.Object, desired map[string]any) bool {
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
+	if err != nil {
+		return false
+	}
+	want := maps.Clone(desired)
+	delete(want, "apiVersion")
+	delete(want, "kind")
+	return contains(obj, want)
+}
+
+// contains reports whether got holds want: maps hold every key of want with a
+// value that holds want's, lists have the same length and hold want's items
+// in order, and other values are equal.
+func contains(got, want any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range w {
+			if gv, ok := g[k]; !ok || !contains(gv, v) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !contains(g[i], w[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return reflect.DeepEqual(got, want)
+	}
 }
 
 // applyConfiguration converts a typed desired object into the unstructured
@@ -81,7 +164,8 @@ func dropNulls(m map[string]any) {
 func (r *UserServiceReconciler) applyOrDelete(ctx context.Context, us *appsv1alpha1.UserService, obj client.Object) error {
 	kind := fmt.Sprintf("%T", obj)
 	if obj.GetName() != "" {
-		if err := r.apply(ctx, obj, obj.DeepCopyObject().(client.Object)); err != nil {
+		live := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
+		if err := r.apply(ctx, obj, live); err != nil {
 			return fmt.Errorf("applying %s %q: %w", kind, obj.GetName(), err)
 		}
 		return nil

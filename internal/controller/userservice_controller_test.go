@@ -317,10 +317,14 @@ var _ = Describe("UserService controller", func() {
 			return migrationJobTTLSet(ns) && condition(ns, "Ready").Status == metav1.ConditionTrue
 		}).Should(BeTrue())
 		before := versions()
+		counted := &writeCounter{Client: reconciler.Client}
+		idle := *reconciler
+		idle.Client = counted
 		for range 3 {
-			_, err := reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
+			_, err := idle.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
 			Expect(err).NotTo(HaveOccurred())
 		}
+		Expect(counted.writes.Load()).To(BeZero(), "write requests (no-op server-side applies count too) in 3 idle reconciles")
 		Expect(versions()).To(Equal(before))
 		Consistently(versions).Should(Equal(before))
 	})
