@@ -25,8 +25,10 @@ import (
 	"reflect"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
@@ -48,11 +50,11 @@ func (r *UserServiceReconciler) apply(ctx context.Context, desired, live client.
 		return err
 	}
 	u.SetAnnotations(withAnnotation(u.GetAnnotations(), resources.AnnotationSpecHash, hash))
-	err = r.Client.Get(ctx, client.ObjectKeyFromObject(desired), live)
-	if client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("reading %T %q from the cache: %w", desired, desired.GetName(), err)
+	exists, err := r.getChild(ctx, desired, live)
+	if err != nil {
+		return err
 	}
-	if err == nil && live.GetAnnotations()[resources.AnnotationSpecHash] == hash && holds(live, u.Object) {
+	if exists && live.GetAnnotations()[resources.AnnotationSpecHash] == hash && holds(live, u.Object) {
 		return nil
 	}
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
@@ -60,6 +62,37 @@ func (r *UserServiceReconciler) apply(ctx context.Context, desired, live client.
 		return err
 	}
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, live)
+}
+
+// getChild reads the live child named as desired into live and reports whether
+// it exists. The cache holds only objects labelled as the operator's, so a
+// cache miss is checked with an uncached read: an object of that name that
+// this UserService does not control is a conflictError, never taken over.
+func (r *UserServiceReconciler) getChild(ctx context.Context, desired, live client.Object) (bool, error) {
+	key := client.ObjectKeyFromObject(desired)
+	err := r.Client.Get(ctx, key, live)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, live)
+	}
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading %s %q: %w", kindOf(desired), key.Name, err)
+	}
+	if owner := metav1.GetControllerOf(desired); owner == nil || !controlledBy(live, owner.UID) {
+		return true, newConflictError(kindOf(desired), live,
+			"delete or rename that object, or give this UserService another name")
+	}
+	return true, nil
+}
+
+// kindOf returns the Kind of a typed object built by internal/resources, which sets its TypeMeta.
+func kindOf(obj client.Object) string {
+	if k := obj.GetObjectKind().GroupVersionKind().Kind; k != "" {
+		return k
+	}
+	return fmt.Sprintf("%T", obj)
 }
 
 // objectHash returns the hex SHA-256 of obj's JSON encoding, which is
@@ -185,4 +218,31 @@ func (r *UserServiceReconciler) applyOrDelete(ctx context.Context, us *appsv1alp
 		return fmt.Errorf("deleting %s %q: %w", kind, us.Name, err)
 	}
 	return nil
+}
+
+// controlledBy reports whether obj has a controller reference to the UID.
+func controlledBy(obj client.Object, uid types.UID) bool {
+	ref := metav1.GetControllerOf(obj)
+	return ref != nil && ref.UID == uid
+}
+
+// conflictError says that a child's name is taken by an object that the
+// UserService does not control, so the operator leaves it alone.
+type conflictError struct {
+	kind, name, controller, todo string
+}
+
+// newConflictError describes the conflicting object obj of kind and what the user can do.
+func newConflictError(kind string, obj client.Object, todo string) *conflictError {
+	controller := "no controller"
+	if ref := metav1.GetControllerOf(obj); ref != nil {
+		controller = fmt.Sprintf("controller %s %q", ref.Kind, ref.Name)
+	}
+	return &conflictError{kind: kind, name: obj.GetName(), controller: controller, todo: todo}
+}
+
+// Error returns the message of the ResourceConflict condition.
+func (e *conflictError) Error() string {
+	return fmt.Sprintf("%s %q already exists and is not controlled by this UserService (%s): "+
+		"the operator does not take over objects it did not create; %s", e.kind, e.name, e.controller, e.todo)
 }

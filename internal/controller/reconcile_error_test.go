@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
+	"github.com/userservice-dev/userservice-operator/internal/resources"
 )
 
 // TestReconcileErrorIsNotReady runs Reconcile for a new generation whose
@@ -48,7 +49,8 @@ func TestReconcileErrorIsNotReady(t *testing.T) {
 		Spec: appsv1alpha1.UserServiceSpec{Image: "img:v2", Replicas: ptr.To[int32](2),
 			Database: appsv1alpha1.DatabaseSpec{URLSecretRef: appsv1alpha1.DatabaseURLSecretRef{Name: "db", Key: "url"}}},
 	}
-	jwt := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "users-jwt", Namespace: "ns"},
+	jwt := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "users-jwt", Namespace: "ns",
+		OwnerReferences: []metav1.OwnerReference{resources.OwnerReference(us)}},
 		Data: map[string][]byte{"jwt-secret": make([]byte, 32)}}
 	dep := deployment("img:v2", 2, 2, 2, true)
 	dep.Namespace = "ns"

@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -57,6 +58,10 @@ import (
 // secretRefIndex indexes UserServices by "<secret name>" for every Secret they
 // reference (database URL and user-provided JWT secret), within their namespace.
 const secretRefIndex = "userservice.dev/secret-refs"
+
+// conflictRecheckInterval is how often a UserService whose child name is taken
+// by another object is reconciled again, since that object's removal brings no watch event.
+const conflictRecheckInterval = time.Minute
 
 // UserServiceReconciler reconciles a UserService into its Deployment, Service,
 // Secrets, migration Jobs, PodDisruptionBudget and HorizontalPodAutoscaler.
@@ -186,6 +191,11 @@ func (r *UserServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	for _, phase := range phases {
 		done, err := phase.run(ctx, s)
+		if conflict := (*conflictError)(nil); errors.As(err, &conflict) {
+			// Watches see only labelled objects, so check again later for the conflict's end.
+			s.obs.Problem = &problem{Reason: ReasonResourceConflict, Message: conflict.Error()}
+			return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
+		}
 		if err != nil {
 			s.obs.Failure = &failure{Phase: phase.name, Reason: string(apierrors.ReasonForError(err))}
 		}

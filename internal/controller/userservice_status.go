@@ -42,6 +42,7 @@ const (
 	ReasonAsExpected                 = "AsExpected"
 	ReasonPaused                     = "Paused"
 	ReasonReconcileError             = "ReconcileError"
+	ReasonResourceConflict           = "ResourceConflict"
 )
 
 // Event reasons.
@@ -90,7 +91,7 @@ type migration struct {
 type observation struct {
 	Generation      int64
 	Paused          bool
-	SecretProblem   *problem
+	Problem         *problem
 	Failure         *failure
 	SecretsHash     string
 	DesiredImage    string
@@ -192,7 +193,7 @@ func setAvailableCondition(st *appsv1alpha1.UserServiceStatus, o observation) {
 
 // setDegradedCondition is True when the desired state cannot be reached without a change from the user.
 func setDegradedCondition(st *appsv1alpha1.UserServiceStatus, o observation) {
-	switch p := o.SecretProblem; {
+	switch p := o.Problem; {
 	case p != nil:
 		setCondition(st, o, appsv1alpha1.ConditionDegraded, true, p.Reason, p.Message)
 	case o.Migration.Phase == MigrationFailed:
@@ -217,8 +218,8 @@ func progressing(o observation) (bool, string, string) {
 	switch {
 	case o.Failure != nil:
 		return true, ReasonReconcileError, failureMessage(o.Failure)
-	case o.SecretProblem != nil:
-		return false, o.SecretProblem.Reason, o.SecretProblem.Message
+	case o.Problem != nil:
+		return false, o.Problem.Reason, o.Problem.Message
 	case o.Migration.Phase == MigrationRunning:
 		return true, ReasonMigrating, fmt.Sprintf("Migration Job %q for image %q is running", o.Migration.Job, o.Migration.Image)
 	case o.Migration.Phase == MigrationFailed:

@@ -65,7 +65,7 @@ func TestComputeStatus(t *testing.T) {
 		wantMessage string
 	}{
 		{"database secret missing", func(o *observation) {
-			o.SecretProblem = &problem{Reason: ReasonDatabaseSecretNotFound, Message: `Secret "db" with key "url" not found`}
+			o.Problem = &problem{Reason: ReasonDatabaseSecretNotFound, Message: `Secret "db" with key "url" not found`}
 		}, map[string]wantCondition{
 			"Ready":       {metav1.ConditionFalse, ReasonDatabaseSecretNotFound},
 			"Degraded":    {metav1.ConditionTrue, ReasonDatabaseSecretNotFound},
