@@ -18,28 +18,19 @@ limitations under the License.
 package main
 
 import (
-	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 	"github.com/userservice-dev/userservice-operator/internal/controller"
+	"github.com/userservice-dev/userservice-operator/internal/manager"
 )
-
-// leaderElectionID is the name of the Lease that elects the active replica.
-const leaderElectionID = "userservice-operator.userservice.dev"
 
 // options holds the command-line flags.
 type options struct {
@@ -97,23 +88,16 @@ func run(o options) error {
 	if strings.TrimSpace(o.userServiceImage) == "" {
 		return fmt.Errorf("--user-service-image must not be empty: pass an image such as ghcr.io/userservice-dev/user-service:v0.1.0")
 	}
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(appsv1alpha1.AddToScheme(scheme))
-
 	namespaces := controller.ParseNamespaces(o.watchNamespaces)
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsOptions(o),
-		HealthProbeBindAddress:  o.probeAddr,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        leaderElectionID,
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), manager.Options(manager.Config{
+		MetricsAddr:             o.metricsAddr,
+		ProbeAddr:               o.probeAddr,
+		SecureMetrics:           o.secureMetrics,
+		EnableHTTP2:             o.enableHTTP2,
+		LeaderElect:             o.leaderElect,
 		LeaderElectionNamespace: o.leaderElectionNamespace,
-		// The process exits right after the manager stops, so the Lease can be
-		// released at once and a standby takes over without waiting for it to expire.
-		LeaderElectionReleaseOnCancel: true,
-		Cache:                         controller.CacheOptions(namespaces),
-	})
+		Namespaces:              namespaces,
+	}))
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
@@ -130,25 +114,7 @@ func run(o options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
-	log.Info("Started the manager", "watchNamespaces", namespaces, "userServiceImage", o.userServiceImage,
+	log.Info("Configured the manager, starting it", "watchNamespaces", namespaces, "userServiceImage", o.userServiceImage,
 		"leaderElect", o.leaderElect)
 	return mgr.Start(ctrl.SetupSignalHandler())
-}
-
-// metricsOptions configures the metrics server: HTTPS with authentication and
-// authorization by default, as kubebuilder scaffolds it.
-func metricsOptions(o options) metricsserver.Options {
-	var tlsOpts []func(*tls.Config)
-	if !o.enableHTTP2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
-	}
-	m := metricsserver.Options{
-		BindAddress:   o.metricsAddr,
-		SecureServing: o.secureMetrics,
-		TLSOpts:       tlsOpts,
-	}
-	if o.secureMetrics {
-		m.FilterProvider = filters.WithAuthenticationAndAuthorization
-	}
-	return m
 }

@@ -73,7 +73,8 @@ func TestCRUD(t *testing.T) {
 	}
 }
 
-// TestBadRequests covers every 400, 413 and 405 path.
+// TestBadRequests covers every 400, 413, 405 and unrouted 404 path: all
+// answer JSON errors.
 func TestBadRequests(t *testing.T) {
 	s := startService(t, newMigratedDB(t), nil)
 	auth := "Bearer " + s.token
@@ -106,7 +107,10 @@ func TestBadRequests(t *testing.T) {
 		{"PUT bad body", "PUT", "/api/v1/users/1", `{"nam":"a"}`, "application/json", 400, "unknown field"},
 		{"DELETE bad id", "DELETE", "/api/v1/users/1.5", "", "", 400, "user id"},
 		{"too large", "POST", "/api/v1/users", big, "application/json", 413, "must not exceed"},
-		{"method not allowed", "PATCH", "/api/v1/users/1", `{}`, "application/json", 405, ""},
+		{"method not allowed", "PATCH", "/api/v1/users/1", `{}`, "application/json", 405, "method PATCH is not allowed"},
+		{"method not allowed on a probe", "POST", "/health", `{}`, "application/json", 405, "not allowed"},
+		{"unknown path", "GET", "/api/v2/users", "", "", 404, "no route for path /api/v2/users"},
+		{"trailing slash", "GET", "/api/v1/users/", "", "", 404, "no route"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -118,10 +122,20 @@ func TestBadRequests(t *testing.T) {
 			if r.status != c.want {
 				t.Fatalf("status %d body %.200s, want %d", r.status, r.body, c.want)
 			}
-			if c.msg != "" && !strings.Contains(r.errorMessage(t), c.msg) {
+			if !strings.Contains(r.errorMessage(t), c.msg) {
 				t.Fatalf("error %q does not mention %q", r.errorMessage(t), c.msg)
 			}
+			if ct := r.header.Get("Content-Type"); ct != "application/json" {
+				t.Fatalf("Content-Type %q, want application/json", ct)
+			}
 		})
+	}
+	if r := s.do(t, "PATCH", "/api/v1/users/1", ""); r.header.Get("Allow") != "DELETE, GET, HEAD, PUT" {
+		t.Fatalf("405 Allow header %q, want the methods routed for the path", r.header.Get("Allow"))
+	}
+	m := s.do(t, "GET", "/metrics", "")
+	if want := `http_requests_total{code="404",method="GET",route="unmatched"} 2`; !strings.Contains(string(m.body), want) {
+		t.Fatalf("/metrics lacks %s", want)
 	}
 }
 
@@ -218,6 +232,7 @@ func TestAuth(t *testing.T) {
 		{"garbage", "Bearer not.a.jwt"},
 		{"wrong secret", "Bearer " + sign(jwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), jwt.MapClaims{"exp": future})},
 		{"expired", "Bearer " + sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix()})},
+		{"expired 10s ago", "Bearer " + sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": time.Now().Add(-10 * time.Second).Unix()})},
 		{"no exp", "Bearer " + sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "x"})},
 		{"HS512", "Bearer " + sign(jwt.SigningMethodHS512, secret, jwt.MapClaims{"exp": future})},
 		{"alg none", "Bearer " + sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"exp": future})},

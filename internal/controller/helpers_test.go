@@ -16,7 +16,9 @@ limitations under the License.
 package controller
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -26,6 +28,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -199,4 +202,91 @@ func eventReasons(ns string) []string {
 // describe renders an object's kind and name for failure messages.
 func describe(obj client.Object) string {
 	return fmt.Sprintf("%T %s", obj, obj.GetName())
+}
+
+// writeCounter is a client that counts the write requests it sends: every
+// create, update, patch, apply and delete, on objects and on subresources.
+type writeCounter struct {
+	client.Client
+	writes atomic.Int64
+}
+
+// Create counts and delegates.
+func (c *writeCounter) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.writes.Add(1)
+	return c.Client.Create(ctx, obj, opts...)
+}
+
+// Update counts and delegates.
+func (c *writeCounter) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	c.writes.Add(1)
+	return c.Client.Update(ctx, obj, opts...)
+}
+
+// Patch counts and delegates.
+func (c *writeCounter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	c.writes.Add(1)
+	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
+// Apply counts and delegates.
+func (c *writeCounter) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+	c.writes.Add(1)
+	return c.Client.Apply(ctx, obj, opts...)
+}
+
+// Delete counts and delegates.
+func (c *writeCounter) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
+	c.writes.Add(1)
+	return c.Client.Delete(ctx, obj, opts...)
+}
+
+// DeleteAllOf counts and delegates.
+func (c *writeCounter) DeleteAllOf(ctx context.Context, obj client.Object, opts ...client.DeleteAllOfOption) error {
+	c.writes.Add(1)
+	return c.Client.DeleteAllOf(ctx, obj, opts...)
+}
+
+// Status returns a status writer whose writes are counted.
+func (c *writeCounter) Status() client.SubResourceWriter {
+	return &subResourceCounter{SubResourceWriter: c.Client.Status(), writes: &c.writes}
+}
+
+// SubResource returns a subresource client whose writes are counted.
+func (c *writeCounter) SubResource(name string) client.SubResourceClient {
+	sub := c.Client.SubResource(name)
+	return struct {
+		client.SubResourceReader
+		client.SubResourceWriter
+	}{sub, &subResourceCounter{SubResourceWriter: sub, writes: &c.writes}}
+}
+
+// subResourceCounter counts the writes of a subresource writer.
+type subResourceCounter struct {
+	client.SubResourceWriter
+	writes *atomic.Int64
+}
+
+// Create counts and delegates.
+func (c *subResourceCounter) Create(ctx context.Context, obj, sub client.Object, opts ...client.SubResourceCreateOption) error {
+	c.writes.Add(1)
+	return c.SubResourceWriter.Create(ctx, obj, sub, opts...)
+}
+
+// Update counts and delegates.
+func (c *subResourceCounter) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+	c.writes.Add(1)
+	return c.SubResourceWriter.Update(ctx, obj, opts...)
+}
+
+// Patch counts and delegates.
+func (c *subResourceCounter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	c.writes.Add(1)
+	return c.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+}
+
+// Apply counts and delegates.
+func (c *subResourceCounter) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
+	c.writes.Add(1)
+	return c.SubResourceWriter.Apply(ctx, obj, opts...)
 }

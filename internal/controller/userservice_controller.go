@@ -17,7 +17,7 @@ package controller
 
 // RBAC: least privilege for what the reconciler reads and writes.
 // +kubebuilder:rbac:groups=apps.userservice.dev,resources=userservices,verbs=get;list;watch
-// +kubebuilder:rbac:groups=apps.userservice.dev,resources=userservices/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps.userservice.dev,resources=userservices/status,verbs=patch
 // +kubebuilder:rbac:groups=apps.userservice.dev,resources=userservices/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch
@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -57,6 +58,10 @@ import (
 // secretRefIndex indexes UserServices by "<secret name>" for every Secret they
 // reference (database URL and user-provided JWT secret), within their namespace.
 const secretRefIndex = "userservice.dev/secret-refs"
+
+// conflictRecheckInterval is how often a UserService whose child name is taken
+// by another object is reconciled again, since that object's removal brings no watch event.
+const conflictRecheckInterval = time.Minute
 
 // UserServiceReconciler reconciles a UserService into its Deployment, Service,
 // Secrets, migration Jobs, PodDisruptionBudget and HorizontalPodAutoscaler.
@@ -173,16 +178,28 @@ func (r *UserServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if us.Spec.Paused {
 		return ctrl.Result{}, nil
 	}
-	phases := []func(context.Context, *state) (bool, error){
-		r.reconcileSecrets,
-		r.reconcileDatabase,
-		r.reconcileMigration,
-		r.reconcileDeployment,
-		r.reconcileService,
-		r.reconcileExtras,
+	phases := []struct {
+		name string
+		run  func(context.Context, *state) (bool, error)
+	}{
+		{"JWT Secret", r.reconcileSecrets},
+		{"database Secret", r.reconcileDatabase},
+		{"migration", r.reconcileMigration},
+		{"Deployment", r.reconcileDeployment},
+		{"Service", r.reconcileService},
+		{"PodDisruptionBudget and HorizontalPodAutoscaler", r.reconcileExtras},
 	}
 	for _, phase := range phases {
-		if done, err := phase(ctx, s); err != nil || done {
+		done, err := phase.run(ctx, s)
+		if conflict := (*conflictError)(nil); errors.As(err, &conflict) {
+			// Watches see only labelled objects, so check again later for the conflict's end.
+			s.obs.Problem = &problem{Reason: ReasonResourceConflict, Message: conflict.Error()}
+			return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
+		}
+		if err != nil {
+			s.obs.Failure = &failure{Phase: phase.name, Reason: string(apierrors.ReasonForError(err))}
+		}
+		if err != nil || done {
 			return ctrl.Result{}, err
 		}
 	}

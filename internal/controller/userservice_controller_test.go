@@ -202,6 +202,8 @@ var _ = Describe("UserService controller", func() {
 		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.LogLevel = "debug" })
 		gen := getUS(ns).Generation
 		Eventually(func() int64 { return getUS(ns).Status.ObservedGeneration }).Should(Equal(gen))
+		By("migrating again, as LOG_LEVEL is part of the migration Job's spec")
+		succeedMigration(ns, getUS(ns).Spec.Image)
 		rollOutDeployment(ns)
 		Eventually(func() metav1.Condition { return condition(ns, "Ready") }).Should(And(
 			haveCondition(metav1.ConditionTrue, ReasonRolloutComplete), HaveField("ObservedGeneration", gen)))
@@ -250,6 +252,64 @@ var _ = Describe("UserService controller", func() {
 		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV2))
 		Expect(getObj(ns, "users-jwt", jwt)).To(Succeed())
 		Expect(string(jwt.Data["jwt-secret"])).To(Equal(value))
+	})
+
+	It("leaves a same-named JWT Secret it did not create alone and reports ResourceConflict", func() {
+		foreign := createSecret(ns, "users-jwt", "other", "not-the-operators")
+		createSecret(ns, "db", "url", "postgres://u:p@db:5432/users")
+		createUserService(ns, nil)
+		Eventually(func() metav1.Condition { return condition(ns, "Degraded") }).Should(And(
+			haveCondition(metav1.ConditionTrue, ReasonResourceConflict),
+			HaveField("Message", And(ContainSubstring(`Secret "users-jwt"`), ContainSubstring("spec.auth.jwtSecretRef")))))
+		Expect(condition(ns, "Ready").Reason).To(Equal(ReasonResourceConflict))
+
+		By("reconciling again without a write, in particular no failing Create")
+		counted := &writeCounter{Client: reconciler.Client}
+		again := *reconciler
+		again.Client = counted
+		for range 2 {
+			_, err := again.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
+			Expect(err).NotTo(HaveOccurred())
+		}
+		Expect(counted.writes.Load()).To(BeZero())
+		got := &corev1.Secret{}
+		Expect(getObj(ns, "users-jwt", got)).To(Succeed())
+		Expect(got.OwnerReferences).To(BeEmpty())
+		Expect(got.Data).To(Equal(foreign.Data))
+		Expect(apierrors.IsNotFound(getObj(ns, resources.MigrationJobName(getUS(ns), imageV1), &batchv1.Job{}))).To(BeTrue())
+
+		By("generating the Secret once the foreign one is deleted")
+		Expect(k8sClient.Delete(ctx, foreign)).To(Succeed())
+		_, err := reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(getObj(ns, "users-jwt", got)).To(Succeed())
+		Expect(got.OwnerReferences).To(HaveLen(1))
+	})
+
+	It("does not take over a same-named Deployment it did not create", func() {
+		labels := map[string]string{"app": "someone-else"}
+		foreign := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "users", Labels: labels},
+			Spec: appsv1.DeploymentSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "someone/else:1"}}},
+				},
+			},
+		}
+		Expect(k8sClient.Create(ctx, foreign)).To(Succeed())
+		createSecret(ns, "db", "url", "postgres://u:p@db:5432/users")
+		createUserService(ns, func(us *appsv1alpha1.UserService) { us.Spec.Migrations.Enabled = ptr.To(false) })
+		Eventually(func() metav1.Condition { return condition(ns, "Degraded") }).Should(And(
+			haveCondition(metav1.ConditionTrue, ReasonResourceConflict),
+			HaveField("Message", ContainSubstring(`Deployment "users" already exists and is not controlled by this UserService`))))
+		got := &appsv1.Deployment{}
+		Expect(getObj(ns, "users", got)).To(Succeed())
+		Expect(got.OwnerReferences).To(BeEmpty())
+		Expect(got.Spec.Template.Spec.Containers).To(HaveLen(1))
+		Expect(got.Spec.Template.Spec.Containers[0].Image).To(Equal("someone/else:1"))
+		Expect(got.Labels).NotTo(HaveKey(resources.LabelManagedBy))
 	})
 
 	It("puts back a hand-edited child and recreates a deleted one", func() {
@@ -315,10 +375,14 @@ var _ = Describe("UserService controller", func() {
 			return migrationJobTTLSet(ns) && condition(ns, "Ready").Status == metav1.ConditionTrue
 		}).Should(BeTrue())
 		before := versions()
+		counted := &writeCounter{Client: reconciler.Client}
+		idle := *reconciler
+		idle.Client = counted
 		for range 3 {
-			_, err := reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
+			_, err := idle.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
 			Expect(err).NotTo(HaveOccurred())
 		}
+		Expect(counted.writes.Load()).To(BeZero(), "write requests (no-op server-side applies count too) in 3 idle reconciles")
 		Expect(versions()).To(Equal(before))
 		Consistently(versions).Should(Equal(before))
 	})

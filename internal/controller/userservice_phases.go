@@ -77,18 +77,14 @@ func (r *UserServiceReconciler) reconcileSecrets(ctx context.Context, s *state) 
 	if s.us.Spec.Auth.JWTSecretRef != nil {
 		return r.readReferencedSecret(ctx, s, s.jwtSecret, ReasonJWTSecretNotFound, &s.jwtData)
 	}
-	secret := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: s.us.Namespace, Name: s.jwtSecret.Name}
-	err := r.Client.Get(ctx, key, secret)
-	if apierrors.IsNotFound(err) {
-		secret, err = r.createJWTSecret(ctx, s.us)
-	}
+	secret, err := r.generatedJWTSecret(ctx, s.us, key)
 	if err != nil {
 		return true, fmt.Errorf("ensuring JWT Secret %q: %w", s.jwtSecret.Name, err)
 	}
 	data, ok := secret.Data[s.jwtSecret.Key]
 	if !ok {
-		s.obs.SecretProblem = &problem{Reason: ReasonJWTSecretNotFound, Message: fmt.Sprintf(
+		s.obs.Problem = &problem{Reason: ReasonJWTSecretNotFound, Message: fmt.Sprintf(
 			"Secret %q has no key %q: delete the Secret so that the operator generates a new one", key.Name, s.jwtSecret.Key)}
 		return true, nil
 	}
@@ -96,21 +92,38 @@ func (r *UserServiceReconciler) reconcileSecrets(ctx context.Context, s *state) 
 	return false, nil
 }
 
-// createJWTSecret creates the generated JWT Secret with fresh random bytes. If
-// a Secret of that name already exists without the operator's label (so it is
-// not cached), that Secret is read and used as is: it is never regenerated.
+// generatedJWTSecret returns the generated JWT Secret, creating it when it does
+// not exist. The cache holds only labelled Secrets, so a cache miss is checked
+// with an uncached read before creating: a Secret of that name that this
+// UserService does not control is a conflictError, neither used nor overwritten.
+func (r *UserServiceReconciler) generatedJWTSecret(ctx context.Context, us *appsv1alpha1.UserService,
+	key client.ObjectKey) (*corev1.Secret, error) {
+	secret := &corev1.Secret{}
+	err := r.Client.Get(ctx, key, secret)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, secret)
+	}
+	if apierrors.IsNotFound(err) {
+		return r.createJWTSecret(ctx, us)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !controlledBy(secret, us.UID) {
+		return nil, newConflictError("Secret", secret, "to use it, set spec.auth.jwtSecretRef to it; "+
+			"otherwise delete it so that the operator generates one")
+	}
+	return secret, nil
+}
+
+// createJWTSecret creates the generated JWT Secret with fresh random bytes.
 func (r *UserServiceReconciler) createJWTSecret(ctx context.Context, us *appsv1alpha1.UserService) (*corev1.Secret, error) {
 	random := make([]byte, resources.JWTSecretRandomBytes)
 	if _, err := io.ReadFull(r.Random, random); err != nil {
 		return nil, fmt.Errorf("reading random bytes: %w", err)
 	}
 	secret := resources.JWTSecret(us, random)
-	err := r.Client.Create(ctx, secret, client.FieldOwner(resources.FieldOwner))
-	if apierrors.IsAlreadyExists(err) {
-		existing := &corev1.Secret{}
-		return existing, r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), existing)
-	}
-	if err != nil {
+	if err := r.Client.Create(ctx, secret, client.FieldOwner(resources.FieldOwner)); err != nil {
 		return nil, err
 	}
 	r.Recorder.Eventf(us, secret, corev1.EventTypeNormal, EventSecretGenerated, "CreateSecret",
@@ -139,7 +152,7 @@ func (r *UserServiceReconciler) readReferencedSecret(ctx context.Context, s *sta
 	secret := &corev1.Secret{}
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.us.Namespace, Name: ref.Name}, secret)
 	if apierrors.IsNotFound(err) {
-		s.obs.SecretProblem = &problem{Reason: reason, Message: fmt.Sprintf(
+		s.obs.Problem = &problem{Reason: reason, Message: fmt.Sprintf(
 			"Secret %q with key %q not found in namespace %q: create it", ref.Name, ref.Key, s.us.Namespace)}
 		return true, nil
 	}
@@ -148,7 +161,7 @@ func (r *UserServiceReconciler) readReferencedSecret(ctx context.Context, s *sta
 	}
 	data, ok := secret.Data[ref.Key]
 	if !ok {
-		s.obs.SecretProblem = &problem{Reason: reason, Message: fmt.Sprintf(
+		s.obs.Problem = &problem{Reason: reason, Message: fmt.Sprintf(
 			"Secret %q has no key %q: add the key or change the reference", ref.Name, ref.Key)}
 		return true, nil
 	}
@@ -284,8 +297,7 @@ func (r *UserServiceReconciler) pruneMigrationJobs(ctx context.Context, us *apps
 
 // metaOwnedBy reports whether obj has a controller reference to us.
 func metaOwnedBy(obj client.Object, us *appsv1alpha1.UserService) bool {
-	ref := metav1.GetControllerOf(obj)
-	return ref != nil && ref.UID == us.UID
+	return controlledBy(obj, us.UID)
 }
 
 // servingImage returns the image the Deployment may run: the desired image

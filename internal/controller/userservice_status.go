@@ -41,6 +41,8 @@ const (
 	ReasonProgressDeadlineExceeded   = "ProgressDeadlineExceeded"
 	ReasonAsExpected                 = "AsExpected"
 	ReasonPaused                     = "Paused"
+	ReasonReconcileError             = "ReconcileError"
+	ReasonResourceConflict           = "ResourceConflict"
 )
 
 // Event reasons.
@@ -69,6 +71,14 @@ type problem struct {
 	Message string
 }
 
+// failure is a phase that returned an error (an API error, not a user-fixable problem).
+type failure struct {
+	// Phase names the phase, such as "Deployment".
+	Phase string
+	// Reason is the API status reason of the error (such as Forbidden or Timeout), "" when unknown.
+	Reason string
+}
+
 // migration is what the migration phase observed.
 type migration struct {
 	Phase   MigrationPhase
@@ -81,7 +91,8 @@ type migration struct {
 type observation struct {
 	Generation      int64
 	Paused          bool
-	SecretProblem   *problem
+	Problem         *problem
+	Failure         *failure
 	SecretsHash     string
 	DesiredImage    string
 	ServingImage    string
@@ -182,7 +193,7 @@ func setAvailableCondition(st *appsv1alpha1.UserServiceStatus, o observation) {
 
 // setDegradedCondition is True when the desired state cannot be reached without a change from the user.
 func setDegradedCondition(st *appsv1alpha1.UserServiceStatus, o observation) {
-	switch p := o.SecretProblem; {
+	switch p := o.Problem; {
 	case p != nil:
 		setCondition(st, o, appsv1alpha1.ConditionDegraded, true, p.Reason, p.Message)
 	case o.Migration.Phase == MigrationFailed:
@@ -195,7 +206,8 @@ func setDegradedCondition(st *appsv1alpha1.UserServiceStatus, o observation) {
 	}
 }
 
-// setProgressingCondition is True while a migration runs or the Deployment rolls out.
+// setProgressingCondition is True while a migration runs, the Deployment rolls
+// out, or a phase that failed with an API error is retried.
 func setProgressingCondition(st *appsv1alpha1.UserServiceStatus, o observation) {
 	status, reason, msg := progressing(o)
 	setCondition(st, o, appsv1alpha1.ConditionProgressing, status, reason, msg)
@@ -204,8 +216,10 @@ func setProgressingCondition(st *appsv1alpha1.UserServiceStatus, o observation) 
 // progressing returns the Progressing condition's status, reason and message.
 func progressing(o observation) (bool, string, string) {
 	switch {
-	case o.SecretProblem != nil:
-		return false, o.SecretProblem.Reason, o.SecretProblem.Message
+	case o.Failure != nil:
+		return true, ReasonReconcileError, failureMessage(o.Failure)
+	case o.Problem != nil:
+		return false, o.Problem.Reason, o.Problem.Message
 	case o.Migration.Phase == MigrationRunning:
 		return true, ReasonMigrating, fmt.Sprintf("Migration Job %q for image %q is running", o.Migration.Job, o.Migration.Image)
 	case o.Migration.Phase == MigrationFailed:
@@ -245,6 +259,18 @@ func ready(st *appsv1alpha1.UserServiceStatus, o observation) (bool, string, str
 	return true, "", ""
 }
 
+// failureMessage says which phase failed and where to read the error. It
+// holds no error text, which may carry generated names or timestamps that
+// would make the condition flap, so it stays the same while the error repeats.
+func failureMessage(f *failure) string {
+	reason := ""
+	if f.Reason != "" {
+		reason = " (" + f.Reason + ")"
+	}
+	return fmt.Sprintf("Reconciling the %s failed%s; the spec is not applied yet and is retried with backoff: "+
+		"see the operator's log for the error", f.Phase, reason)
+}
+
 // migrationFailedMessage names the failed Job and says what to do.
 func migrationFailedMessage(o observation) string {
 	m := o.Migration
@@ -252,7 +278,8 @@ func migrationFailedMessage(o observation) string {
 	if m.Message != "" {
 		msg += ": " + m.Message
 	}
-	return msg + "; the previous image keeps serving. Read the Job's logs, fix the image or the database, then set a new spec.image"
+	return msg + fmt.Sprintf("; the previous image keeps serving. Read the Job's logs, then fix the image, the database "+
+		"or the spec (any change to the Job's pod spec starts a new Job), or delete Job %q to retry it unchanged", m.Job)
 }
 
 // rolloutComplete reports whether the Deployment's controller has observed

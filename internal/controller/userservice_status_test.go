@@ -65,7 +65,7 @@ func TestComputeStatus(t *testing.T) {
 		wantMessage string
 	}{
 		{"database secret missing", func(o *observation) {
-			o.SecretProblem = &problem{Reason: ReasonDatabaseSecretNotFound, Message: `Secret "db" with key "url" not found`}
+			o.Problem = &problem{Reason: ReasonDatabaseSecretNotFound, Message: `Secret "db" with key "url" not found`}
 		}, map[string]wantCondition{
 			"Ready":       {metav1.ConditionFalse, ReasonDatabaseSecretNotFound},
 			"Degraded":    {metav1.ConditionTrue, ReasonDatabaseSecretNotFound},
@@ -89,7 +89,7 @@ func TestComputeStatus(t *testing.T) {
 			"Degraded":    {metav1.ConditionTrue, ReasonMigrationFailed},
 			"Progressing": {metav1.ConditionFalse, ReasonMigrationFailed},
 			"Available":   {metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
-		}, "users-migrate-abc"},
+		}, `delete Job "users-migrate-abc" to retry it unchanged`},
 		{"rolling out", func(o *observation) {
 			o.Migration = migration{Phase: MigrationSucceeded, Job: "users-migrate-abc", Image: "img:v2"}
 			o.Deployment = deployment("img:v2", 2, 1, 2, true)
@@ -122,6 +122,28 @@ func TestComputeStatus(t *testing.T) {
 			o.Deployment = deployment("img:v2", 2, 2, 2, true)
 			o.Deployment.Generation = 5
 		}, map[string]wantCondition{"Ready": {metav1.ConditionFalse, ReasonRollingOut}}, ""},
+		{"phase error after an earlier rollout (no migration observed)", func(o *observation) {
+			o.Failure = &failure{Phase: "database Secret", Reason: "Timeout"}
+			o.Deployment = deployment("img:v2", 2, 2, 2, true)
+		}, map[string]wantCondition{
+			"Ready":       {metav1.ConditionFalse, ReasonReconcileError},
+			"Progressing": {metav1.ConditionTrue, ReasonReconcileError},
+			"Degraded":    {metav1.ConditionFalse, ReasonAsExpected},
+			"Available":   {metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
+		}, "Reconciling the database Secret failed (Timeout)"},
+		{"phase error applying the Deployment after the migration", func(o *observation) {
+			o.Failure = &failure{Phase: "Deployment", Reason: "Forbidden"}
+			o.Migration = migration{Phase: MigrationSucceeded, Job: "j", Image: "img:v2"}
+			o.Deployment = deployment("img:v2", 2, 2, 2, true)
+		}, map[string]wantCondition{
+			"Ready":       {metav1.ConditionFalse, ReasonReconcileError},
+			"Progressing": {metav1.ConditionTrue, ReasonReconcileError},
+		}, "Reconciling the Deployment failed (Forbidden)"},
+		{"phase error that is not an API error", func(o *observation) {
+			o.Failure = &failure{Phase: "Service"}
+			o.Deployment = deployment("img:v2", 2, 2, 2, true)
+		}, map[string]wantCondition{"Ready": {metav1.ConditionFalse, ReasonReconcileError}},
+			"Reconciling the Service failed; the spec is not applied yet"},
 		{"no deployment yet", func(o *observation) {
 			o.Migration = migration{Phase: MigrationSucceeded, Job: "j", Image: "img:v2"}
 		}, map[string]wantCondition{

@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -34,51 +35,53 @@ var migrationArgs = []string{"migrate", "up"}
 // MigrationSucceededTTLSeconds is the ttlSecondsAfterFinished set on a Job once it has succeeded.
 const MigrationSucceededTTLSeconds = 3600
 
-// MigrationJobName returns <name>-migrate-<hash>, where the hash covers
-// everything the Job runs: the image, its arguments, the database reference,
-// the user's env and the migration spec. Any change yields a new Job, because
-// a Job's pod template cannot be updated.
+// MigrationJobName returns the name of the migration Job for image, as
+// MigrationJob names it with the UserService's JWT Secret reference.
 func MigrationJobName(us *appsv1alpha1.UserService, image string) string {
-	m := us.Spec.Migrations
-	in := struct {
-		Image                 string
-		Args                  []string
-		Database              SecretKey
-		Env                   []corev1.EnvVar
-		BackoffLimit          int32
-		ActiveDeadlineSeconds int64
-	}{image, migrationArgs, DatabaseSecret(us), us.Spec.Env, backoffLimit(m), activeDeadline(m)}
-	b, _ := json.Marshal(in) // Marshalling these plain types cannot fail.
-	sum := sha256.Sum256(b)
-	return us.Name + "-migrate-" + hex.EncodeToString(sum[:])[:10]
+	return MigrationJob(us, Inputs{Image: image, JWTSecret: JWTSecretRef(us)}).Name
 }
 
 // MigrationJob returns the Job that runs `user-service migrate up` with in.Image,
 // the same env and security context as the Deployment, and no retries beyond
 // spec.migrations.backoffLimit. Its pods do not match the Service's selector.
+// It is named <name>-migrate-<hash of its whole spec>: a Job's pod template
+// cannot be updated, so any change to what the Job runs or how (image, env,
+// pull secrets, scheduling, resources, limits) yields a new Job.
 func MigrationJob(us *appsv1alpha1.UserService, in Inputs) *batchv1.Job {
 	m := us.Spec.Migrations
 	spec := podSpec(us, container(us, in, migrationArgs...))
 	spec.RestartPolicy = corev1.RestartPolicyNever
-	meta := objectMeta(us, MigrationJobName(us, in.Image), in.Image)
+	jobSpec := batchv1.JobSpec{
+		BackoffLimit:          ptr.To(backoffLimit(m)),
+		ActiveDeadlineSeconds: ptr.To(activeDeadline(m)),
+		Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{
+				LabelInstance:  us.Name,
+				LabelManagedBy: ManagedBy,
+				LabelComponent: "migration",
+			}},
+			Spec: spec,
+		},
+	}
+	meta := objectMeta(us, us.Name+"-migrate-"+specHash(jobSpec), in.Image)
 	meta.Labels[LabelComponent] = "migration"
 	meta.Annotations = map[string]string{AnnotationImage: in.Image}
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: meta,
-		Spec: batchv1.JobSpec{
-			BackoffLimit:          ptr.To(backoffLimit(m)),
-			ActiveDeadlineSeconds: ptr.To(activeDeadline(m)),
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{
-					LabelInstance:  us.Name,
-					LabelManagedBy: ManagedBy,
-					LabelComponent: "migration",
-				}},
-				Spec: spec,
-			},
-		},
+		Spec:       jobSpec,
 	}
+}
+
+// specHash returns the first 10 hex digits of the SHA-256 of spec's JSON
+// encoding, which is deterministic: struct fields keep their order and map keys are sorted.
+func specHash(spec any) string {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		panic(fmt.Sprintf("encoding %T for its hash: %v", spec, err)) // Built API types always encode.
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:10]
 }
 
 // MigrationsEnabled reports whether spec.migrations.enabled is true (the default).

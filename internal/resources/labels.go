@@ -53,6 +53,9 @@ const (
 	AnnotationSecretHash = "userservice.dev/secret-hash"
 	// AnnotationImage on a migration Job records the image it migrates to.
 	AnnotationImage = "userservice.dev/image"
+	// AnnotationSpecHash on each applied child holds a hash of the object the
+	// operator last applied, so that an idle reconcile can skip the apply.
+	AnnotationSpecHash = "userservice.dev/spec-hash"
 
 	// ContainerName is the name of the service and migration containers.
 	ContainerName = "user-service"

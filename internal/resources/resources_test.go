@@ -23,6 +23,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -178,7 +179,29 @@ func TestMigrationJobName(t *testing.T) {
 	}{
 		{"same inputs", "img:v1", nil, true},
 		{"replicas do not matter", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Replicas = ptr.To[int32](9) }, true},
-		{"log level does not matter", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.LogLevel = "debug" }, true},
+		{"log level (LOG_LEVEL env)", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.LogLevel = "debug" }, false},
+		{"pod annotations do not matter", "img:v1", func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.Annotations = map[string]string{"a": "b"}
+		}, true},
+		{"image pull secrets", "img:v1", func(us *appsv1alpha1.UserService) {
+			us.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
+		}, false},
+		{"image pull policy", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.ImagePullPolicy = corev1.PullAlways }, false},
+		{"node selector", "img:v1", func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.NodeSelector = map[string]string{"disk": "ssd"}
+		}, false},
+		{"tolerations", "img:v1", func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists}}
+		}, false},
+		{"affinity", "img:v1", func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{}}
+		}, false},
+		{"resources", "img:v1", func(us *appsv1alpha1.UserService) {
+			us.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}
+		}, false},
+		{"JWT secret reference", "img:v1", func(us *appsv1alpha1.UserService) {
+			us.Spec.Auth.JWTSecretRef = &appsv1alpha1.JWTSecretRef{Name: "jwt", Key: "k"}
+		}, false},
 		{"new image", "img:v2", nil, false},
 		{"backoff limit", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Migrations.BackoffLimit = ptr.To[int32](5) }, false},
 		{"deadline", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Migrations.ActiveDeadlineSeconds = ptr.To[int64](60) }, false},
@@ -192,6 +215,9 @@ func TestMigrationJobName(t *testing.T) {
 				t.Errorf("name %q vs base %q: same = %v, want %v", got, baseName, got == baseName, tt.same)
 			}
 		})
+	}
+	if job := MigrationJob(base, Inputs{Image: "img:v1", JWTSecret: JWTSecretRef(base)}); job.Name != baseName {
+		t.Errorf("MigrationJob named %q, MigrationJobName says %q", job.Name, baseName)
 	}
 	long := newUS(func(us *appsv1alpha1.UserService) { us.Name = strings.Repeat("a", 44) })
 	if n := MigrationJobName(long, "img"); len(n) > 63 {

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -198,6 +199,42 @@ func TestRBACOtherRolesAreNarrow(t *testing.T) {
 			if !slices.Equal(rule.APIGroups, []string{"apps.userservice.dev"}) {
 				t.Errorf("user role *%s reaches beyond apps.userservice.dev: %s", suffix, rule.String())
 			}
+		}
+	}
+}
+
+// TestManagerRoleIsLeastPrivilege pins the verbs the +kubebuilder:rbac markers
+// grant to the ones the reconciler calls: a verb added without a use fails here.
+func TestManagerRoleIsLeastPrivilege(t *testing.T) {
+	want := map[string]string{
+		"apps.userservice.dev/userservices":            "get,list,watch",
+		"apps.userservice.dev/userservices/status":     "patch",
+		"apps.userservice.dev/userservices/finalizers": "update",
+		"/secrets":                             "create,get,list,watch",
+		"/services":                            "create,get,list,patch,watch",
+		"apps/deployments":                     "create,get,list,patch,watch",
+		"batch/jobs":                           "create,delete,get,list,patch,watch",
+		"policy/poddisruptionbudgets":          "create,delete,get,list,patch,watch",
+		"autoscaling/horizontalpodautoscalers": "create,delete,get,list,patch,watch",
+		"events.k8s.io/events":                 "create,patch",
+	}
+	got := map[string][]string{}
+	for _, r := range controllerGenRules(t) {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				got[g+"/"+res] = append(got[g+"/"+res], r.Verbs...)
+			}
+		}
+	}
+	for k, verbs := range got {
+		slices.Sort(verbs)
+		if s := strings.Join(slices.Compact(verbs), ","); s != want[k] {
+			t.Errorf("%s: markers grant %q, want %q", k, s, want[k])
+		}
+	}
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			t.Errorf("%s: no marker grants it, want %q", k, want[k])
 		}
 	}
 }

@@ -43,9 +43,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
@@ -53,15 +51,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 	"github.com/userservice-dev/userservice-operator/internal/controller"
+	opmanager "github.com/userservice-dev/userservice-operator/internal/manager"
 )
-
-// leaderElectionID is the operator's Lease name (cmd/main.go).
-const leaderElectionID = "userservice-operator.userservice.dev"
 
 // rbacKinds are the chart objects that make up the operator's identity and permissions.
 var rbacKinds = []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
@@ -157,24 +151,11 @@ func checkSufficient(t *testing.T, c *cluster, in install) {
 // adminClient returns a controller-runtime client with admin rights and the operator's types.
 func adminClient(t *testing.T, c *cluster) client.Client {
 	t.Helper()
-	cl, err := client.New(c.admin, client.Options{Scheme: scheme(t)})
+	cl, err := client.New(c.admin, client.Options{Scheme: opmanager.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cl
-}
-
-// scheme returns a scheme with the built-in and UserService types.
-func scheme(t *testing.T) *runtime.Scheme {
-	t.Helper()
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := appsv1alpha1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // createNamespace creates ns unless it exists.
@@ -241,20 +222,12 @@ func startManager(t *testing.T, c *cluster, in install, metricsAddr string) {
 	t.Helper()
 	cfg := rest.CopyConfig(c.admin)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: in.serviceAccount()}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme(t),
-		Metrics: metricsserver.Options{
-			BindAddress: metricsAddr, SecureServing: true,
-			FilterProvider: filters.WithAuthenticationAndAuthorization,
-		},
-		HealthProbeBindAddress:        "0",
-		LeaderElection:                true,
-		LeaderElectionID:              leaderElectionID,
-		LeaderElectionNamespace:       in.namespace,
-		LeaderElectionReleaseOnCancel: true,
-		Cache:                         controller.CacheOptions(in.watch),
-		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
+	opts := opmanager.Options(opmanager.Config{
+		MetricsAddr: metricsAddr, ProbeAddr: "0", SecureMetrics: true, LeaderElect: true,
+		LeaderElectionNamespace: in.namespace, Namespaces: in.watch,
 	})
+	opts.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,9 +364,9 @@ func makeAvailable(t *testing.T, cl client.Client, dep *appsv1.Deployment) {
 func checkLease(t *testing.T, cl client.Client, in install) {
 	t.Helper()
 	lease := &coordinationv1.Lease{}
-	waitFor(t, cl, in.namespace, leaderElectionID, lease)
+	waitFor(t, cl, in.namespace, opmanager.LeaderElectionID, lease)
 	if ptr.Deref(lease.Spec.HolderIdentity, "") == "" {
-		t.Errorf("Lease %s/%s has no holder", in.namespace, leaderElectionID)
+		t.Errorf("Lease %s/%s has no holder", in.namespace, opmanager.LeaderElectionID)
 	}
 }
 

@@ -19,9 +19,11 @@ var ErrMissingToken = errors.New("missing bearer token")
 const maxCached = 4096
 
 // Verifier checks bearer tokens signed with HS256 and a shared secret.
-// Tokens must carry an exp claim. It remembers tokens it has already
-// verified until they expire, so a client reusing one token pays for the
-// HMAC and JSON parsing only once.
+// Tokens must carry an exp claim, and there is no clock-skew leeway: a
+// token is rejected from its exp second on (issuers with drifting clocks
+// should give tokens a longer lifetime instead). It remembers tokens it
+// has already verified until they expire, so a client reusing one token
+// pays for the HMAC and JSON parsing only once.
 type Verifier struct {
 	secret []byte
 	parser *jwt.Parser
@@ -37,7 +39,6 @@ func NewVerifier(secret []byte) *Verifier {
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(30*time.Second),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
 	)
 	return v

@@ -34,6 +34,7 @@ func TestVerify(t *testing.T) {
 	future := time.Now().Add(time.Hour).Unix()
 	bad := map[string]string{
 		"expired":      sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": time.Now().Add(-time.Minute).Unix()}),
+		"just expired": sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": time.Now().Add(-10 * time.Second).Unix()}),
 		"no exp":       sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "x"}),
 		"wrong secret": sign(t, jwt.SigningMethodHS256, []byte("ffffffffffffffffffffffffffffffff"), jwt.MapClaims{"exp": future}),
 		"HS384":        sign(t, jwt.SigningMethodHS384, secret, jwt.MapClaims{"exp": future}),
@@ -65,6 +66,24 @@ func TestVerifyCacheHonoursExpiry(t *testing.T) {
 	now = now.Add(2 * time.Minute)
 	if err := v.Verify(tok); err == nil {
 		t.Fatal("expired token accepted from the cache")
+	}
+}
+
+// TestVerifyHasNoLeeway checks that a token is rejected from its expiry
+// on, with no clock-skew grace period.
+func TestVerifyHasNoLeeway(t *testing.T) {
+	v := NewVerifier(secret)
+	now := time.Now().Truncate(time.Second)
+	v.now = func() time.Time { return now }
+	for _, age := range []time.Duration{10 * time.Second, time.Second, 0} {
+		tok := sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": now.Add(-age).Unix()})
+		if err := v.Verify(tok); err == nil {
+			t.Errorf("a token that expired %s ago was accepted", age)
+		}
+	}
+	tok := sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": now.Add(time.Second).Unix()})
+	if err := v.Verify(tok); err != nil {
+		t.Errorf("a token that expires in a second was rejected: %v", err)
 	}
 }
 

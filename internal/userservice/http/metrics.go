@@ -72,7 +72,7 @@ func (m *Metrics) Handled() uint64 {
 // observe records one request.
 func (m *Metrics) observe(method, route string, code int, d time.Duration) {
 	m.handled.Add(1)
-	k := seriesKey{method: method, route: route, code: code}
+	k := seriesKey{method: metricMethod(method), route: route, code: code}
 	m.mu.RLock()
 	s, ok := m.cache[k]
 	m.mu.RUnlock()
@@ -83,15 +83,20 @@ func (m *Metrics) observe(method, route string, code int, d time.Duration) {
 	s.dur.Observe(d.Seconds())
 }
 
-// resolve looks up and caches the series for k. Methods outside the
-// standard set share one label so that clients cannot grow the cache.
-func (m *Metrics) resolve(k seriesKey) series {
-	switch k.method {
+// metricMethod returns the method label: methods outside the standard set
+// share "OTHER", so that clients cannot grow the cache or the series. It
+// runs before the cache lookup, so that they hit the cache too.
+func metricMethod(method string) string {
+	switch method {
 	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead,
 		http.MethodPatch, http.MethodOptions:
-	default:
-		k.method = "OTHER"
+		return method
 	}
+	return "OTHER"
+}
+
+// resolve looks up and caches the series for k.
+func (m *Metrics) resolve(k seriesKey) series {
 	code := strconv.Itoa(k.code)
 	s := series{
 		count: m.requests.WithLabelValues(k.method, k.route, code),

@@ -11,23 +11,32 @@ import (
 // PingTimeout bounds the database ping behind /ready.
 const PingTimeout = time.Second
 
+// SchemaRecheckInterval is how long a schema version found good is trusted
+// before /ready reads it again (a cheap query). A failed ping also forgets
+// it, since the database may come back restored to an older schema.
+const SchemaRecheckInterval = 10 * time.Second
+
 // Readiness answers /ready: 503 while shutting down, while the database
 // does not answer a ping, and while its schema is older than the binary
-// needs.
+// needs (checked again every SchemaRecheckInterval and after a failed
+// ping).
 type Readiness struct {
 	ping     func(context.Context) error
 	version  func(context.Context) (int64, error)
 	required int64
 	logger   *slog.Logger
 
+	now      func() time.Time
 	shutting atomic.Bool
-	schemaOK atomic.Bool
+	// schemaOKAt is when the schema version was last found good, in Unix
+	// nanoseconds; 0 means it must be read on the next check.
+	schemaOKAt atomic.Int64
 }
 
 // NewReadiness returns a Readiness that pings with ping and reads the
 // schema version with version until it reaches required.
 func NewReadiness(ping func(context.Context) error, version func(context.Context) (int64, error), required int64, logger *slog.Logger) *Readiness {
-	return &Readiness{ping: ping, version: version, required: required, logger: logger}
+	return &Readiness{ping: ping, version: version, required: required, logger: logger, now: time.Now}
 }
 
 // ShuttingDown makes /ready answer 503 from now on.
@@ -43,10 +52,12 @@ func (rd *Readiness) Check(ctx context.Context) *Error {
 	ctx, cancel := context.WithTimeout(ctx, PingTimeout)
 	defer cancel()
 	if err := rd.ping(ctx); err != nil {
+		rd.schemaOKAt.Store(0)
 		rd.logger.LogAttrs(ctx, slog.LevelWarn, "Database ping failed; reporting not ready", slog.String("error", err.Error()))
 		return errorf(http.StatusServiceUnavailable, "database unavailable")
 	}
-	if rd.schemaOK.Load() {
+	now := rd.now()
+	if at := rd.schemaOKAt.Load(); at != 0 && now.Sub(time.Unix(0, at)) < SchemaRecheckInterval {
 		return nil
 	}
 	v, err := rd.version(ctx)
@@ -59,7 +70,7 @@ func (rd *Readiness) Check(ctx context.Context) *Error {
 			slog.Int64("schema_version", v), slog.Int64("required_version", rd.required))
 		return errorf(http.StatusServiceUnavailable, "database schema is older than required; run migrations")
 	}
-	rd.schemaOK.Store(true)
+	rd.schemaOKAt.Store(now.UnixNano())
 	return nil
 }
 

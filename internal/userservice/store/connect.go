@@ -18,7 +18,8 @@ type PoolOptions struct {
 }
 
 // NewPool parses databaseURL and builds a pool without connecting yet.
-// Errors never include the URL, which may hold a password.
+// MinConns above the pool's maximum (DB_MAX_CONNS or its default) is an
+// error. Errors never include the URL, which may hold a password.
 func NewPool(ctx context.Context, databaseURL string, o PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
@@ -28,7 +29,10 @@ func NewPool(ctx context.Context, databaseURL string, o PoolOptions) (*pgxpool.P
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
 	}
-	cfg.MinConns = min(o.MinConns, cfg.MaxConns)
+	if o.MinConns > cfg.MaxConns {
+		return nil, fmt.Errorf("DB_MIN_CONNS (%d) must not exceed the pool's maximum of %d connections (DB_MAX_CONNS, default max(8, 4*GOMAXPROCS)): lower DB_MIN_CONNS or raise DB_MAX_CONNS", o.MinConns, cfg.MaxConns)
+	}
+	cfg.MinConns = o.MinConns
 	cfg.ConnConfig.Tracer = o.Tracer
 	cfg.ConnConfig.RuntimeParams["application_name"] = "user-service"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

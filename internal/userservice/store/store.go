@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,7 +13,8 @@ import (
 // maxBatch bounds how many calls one batched statement serves.
 const maxBatch = 128
 
-// batchTimeout bounds one batched statement.
+// batchTimeout bounds one batched statement. A batch also stops as soon as
+// all of its callers' contexts are done (see callersContext).
 const batchTimeout = 10 * time.Second
 
 // Store is the service's user repository. Lookups by id and inserts issued
@@ -42,8 +42,8 @@ func DefaultWorkers(maxConns int) Workers {
 	return Workers{Get: get, Create: max(2, maxConns-get)}
 }
 
-// Open returns a Store over pool with the given batch workers. Close stops
-// the workers; the caller closes the pool.
+// Open returns a Store over pool with the given number of concurrent
+// batches per operation. The caller closes the pool after Close.
 func Open(pool *pgxpool.Pool, w Workers) *Store {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{Queries: New(pool), cancel: cancel}
@@ -52,11 +52,10 @@ func Open(pool *pgxpool.Pool, w Workers) *Store {
 	return s
 }
 
-// Close stops the batch workers and waits for them.
+// Close cancels batches still running; call it after the HTTP server has
+// stopped.
 func (s *Store) Close() {
 	s.cancel()
-	s.gets.wait()
-	s.creates.wait()
 }
 
 // GetUser returns user id, sharing a query with concurrent lookups.
@@ -105,8 +104,8 @@ func (s *Store) runGets(ctx context.Context, batch []*call[int64, users.User]) {
 
 // runCreates inserts a batch of users with one statement. Rows skipped by
 // ON CONFLICT DO NOTHING are reported as conflicts to their callers. If the
-// statement fails as a whole, each row is retried on its own so that one
-// bad row cannot fail its neighbours.
+// statement fails as a whole while its context is live, each row is retried
+// on its own so that one bad row cannot fail its neighbours.
 func (s *Store) runCreates(ctx context.Context, batch []*call[users.Input, users.User]) {
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
@@ -120,7 +119,7 @@ func (s *Store) runCreates(ctx context.Context, batch []*call[users.Input, users
 		names[i], emails[i] = c.key.Name, c.key.Email
 	}
 	inserted, err := s.Queries.CreateUsers(ctx, names, emails)
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && ctx.Err() == nil {
 		for _, c := range batch {
 			c.val, c.err = s.Queries.CreateUser(ctx, c.key)
 		}
