@@ -21,9 +21,11 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL is meant to be dot-imported.
@@ -37,18 +39,50 @@ type env struct {
 	kubeconfig string // admin kubeconfig
 	helm       string // Helm CLI
 	manager    string // operator binary
+	ports      map[string]string
 }
 
 // clusterEnv returns the environment for hack/local-cluster.sh: the suite
-// uses its own state dir and ports, so a `make demo` cluster is left alone.
+// uses its own state dir and free ports, so a `make demo` cluster or another
+// run of the suite on the same machine is left alone.
 func (e *env) clusterEnv() []string {
 	return append(os.Environ(),
 		"LOCAL_CLUSTER_DIR="+e.clusterDir,
-		"LOCAL_CLUSTER_APISERVER_PORT="+getenv("E2E_APISERVER_PORT", "26443"),
-		"LOCAL_CLUSTER_ETCD_PORT="+getenv("E2E_ETCD_PORT", "22379"),
-		"LOCAL_CLUSTER_KCM_PORT="+getenv("E2E_KCM_PORT", "21257"),
-		"LOCAL_CLUSTER_SCHEDULER_PORT="+getenv("E2E_SCHEDULER_PORT", "21259"),
+		"LOCAL_CLUSTER_APISERVER_PORT="+e.ports["apiserver"],
+		"LOCAL_CLUSTER_ETCD_PORT="+e.ports["etcd"],
+		"LOCAL_CLUSTER_KCM_PORT="+e.ports["kcm"],
+		"LOCAL_CLUSTER_SCHEDULER_PORT="+e.ports["scheduler"],
 	)
+}
+
+// pickPorts chooses free loopback ports for the cluster, honouring the
+// E2E_*_PORT variables; etcd needs its port and the next one (peer).
+func pickPorts() map[string]string {
+	ports := map[string]string{}
+	for name, env := range map[string]string{
+		"apiserver": "E2E_APISERVER_PORT", "etcd": "E2E_ETCD_PORT", "kcm": "E2E_KCM_PORT", "scheduler": "E2E_SCHEDULER_PORT",
+	} {
+		if v := os.Getenv(env); v != "" {
+			ports[name] = v
+			continue
+		}
+		p := freePort()
+		for name == "etcd" && !portFree(p+1) {
+			p = freePort()
+		}
+		ports[name] = strconv.Itoa(p)
+	}
+	return ports
+}
+
+// portFree reports whether a loopback TCP port can be bound now.
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
 }
 
 // getenv returns the environment variable key, or def when it is empty.

@@ -65,7 +65,8 @@ var _ = BeforeSuite(func() {
 	}
 	e = &env{
 		root:       root,
-		clusterDir: getenv("E2E_CLUSTER_DIR", filepath.Join(state, "userservice-operator", "e2e-cluster")),
+		clusterDir: getenv("E2E_CLUSTER_DIR", filepath.Join(state, "userservice-operator", fmt.Sprintf("e2e-cluster-%d", os.Getpid()))),
+		ports:      pickPorts(),
 		helm:       getenv("HELM", filepath.Join(root, "bin", "helm")),
 		manager:    filepath.Join(root, "bin", "manager"),
 	}
