@@ -199,6 +199,20 @@ func eventReasons(ns string) []string {
 	return reasons
 }
 
+// eventOccurrences counts the occurrences of the events with reason regarding
+// the UserService, including the repeats the recorder folds into a series.
+func eventOccurrences(ns, reason string) int {
+	var list eventsv1.EventList
+	Expect(k8sClient.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+	n := 0
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "UserService" && e.Reason == reason {
+			n += max(1, int(ptr.Deref(e.Series, eventsv1.EventSeries{}).Count))
+		}
+	}
+	return n
+}
+
 // describe renders an object's kind and name for failure messages.
 func describe(obj client.Object) string {
 	return fmt.Sprintf("%T %s", obj, obj.GetName())

@@ -232,13 +232,19 @@ func (r *UserServiceReconciler) updateStatus(ctx context.Context, s *state) erro
 	if err != nil {
 		return fmt.Errorf("patching the status of UserService %q: %w", s.us.Name, err)
 	}
-	r.emitTransitionEvents(s.us, old, st)
+	r.emitTransitionEvents(s.us, old, st, s.obs.Migration)
 	return nil
 }
 
-// emitTransitionEvents records MigrationFailed and RolloutComplete events
-// when the status enters those states, once per transition.
-func (r *UserServiceReconciler) emitTransitionEvents(us *appsv1alpha1.UserService, old, st appsv1alpha1.UserServiceStatus) {
+// emitTransitionEvents records MigrationSucceeded, MigrationFailed and
+// RolloutComplete events when the status enters those states, once per
+// transition: the status patch that records it succeeds once.
+func (r *UserServiceReconciler) emitTransitionEvents(us *appsv1alpha1.UserService, old, st appsv1alpha1.UserServiceStatus,
+	m migration) {
+	if m.Phase == MigrationSucceeded && !migrationRecorded(old, m) {
+		r.Recorder.Eventf(us, nil, corev1.EventTypeNormal, EventMigrationSucceeded, "Migrate",
+			"Migration Job %q for image %q succeeded", m.Job, m.Image)
+	}
 	if c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionDegraded); c != nil &&
 		c.Status == metav1.ConditionTrue && c.Reason == ReasonMigrationFailed {
 		if o := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionDegraded); o == nil ||

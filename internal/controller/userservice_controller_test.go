@@ -97,7 +97,7 @@ var _ = Describe("UserService controller", func() {
 		Eventually(func() *int32 {
 			Expect(getObj(ns, job.Name, job)).To(Succeed())
 			return job.Spec.TTLSecondsAfterFinished
-		}).ShouldNot(BeNil(), "a succeeded Job gets a TTL")
+		}).ShouldNot(BeNil(), "a succeeded Job keeps the TTL it was created with")
 		Expect(apierrors.IsNotFound(getObj(ns, "users", &autoscalingv2.HorizontalPodAutoscaler{}))).To(BeTrue())
 
 		By("the status")
@@ -110,6 +110,8 @@ var _ = Describe("UserService controller", func() {
 		Expect(us.Status.ReplicasSummary).To(Equal("2/2"))
 		Eventually(func() []string { return eventReasons(ns) }).Should(ContainElements(
 			EventSecretGenerated, EventMigrationStarted, EventMigrationSucceeded, EventRolloutComplete))
+		Consistently(func() int { return eventOccurrences(ns, EventMigrationSucceeded) }).Should(Equal(1),
+			"the success of one Job is recorded once")
 	})
 
 	It("sets owner references on every child so the garbage collector deletes them", func() {
@@ -172,6 +174,10 @@ var _ = Describe("UserService controller", func() {
 		Eventually(func() []string { return eventReasons(ns) }).Should(ContainElement(EventMigrationFailed))
 		Consistently(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV1))
 		Expect(getObj(ns, jobV2.Name, &batchv1.Job{})).To(Succeed(), "a failed Job is kept for its logs")
+		Eventually(func() *int32 {
+			Expect(getObj(ns, jobV2.Name, jobV2)).To(Succeed())
+			return jobV2.Spec.TTLSecondsAfterFinished
+		}).Should(BeNil(), "a failed Job loses the TTL it was created with, so that it is kept")
 
 		By("starting a new Job for a fixed image and rolling out once it succeeds")
 		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Image = imageV3 })

@@ -202,7 +202,8 @@ func (r *UserServiceReconciler) reconcileMigration(ctx context.Context, s *state
 
 // ensureMigrationJob creates the Job for the desired image when it does not
 // exist (and has not already succeeded and been deleted by its TTL), and
-// returns its phase. A succeeded Job gets a TTL; a failed one is kept for its logs.
+// returns its phase. Jobs are created with their TTL, so that a success costs
+// no write; a failed Job has its TTL removed, so that it is kept for its logs.
 func (r *UserServiceReconciler) ensureMigrationJob(ctx context.Context, s *state) (migration, error) {
 	us, image := s.us, s.obs.DesiredImage
 	m := migration{Job: resources.MigrationJobName(us, image), Image: image, Phase: MigrationRunning}
@@ -218,28 +219,36 @@ func (r *UserServiceReconciler) ensureMigrationJob(ctx context.Context, s *state
 		return m, fmt.Errorf("reading migration Job %q: %w", m.Job, err)
 	}
 	m.Phase, m.Message = jobPhase(job)
-	if m.Phase == MigrationSucceeded && job.Spec.TTLSecondsAfterFinished == nil {
-		before := job.DeepCopy()
-		job.Spec.TTLSecondsAfterFinished = ptr.To[int32](resources.MigrationSucceededTTLSeconds)
-		// The optimistic lock turns a stale cached Job (TTL already set) into a
-		// conflict, so that the event below is recorded once per Job.
-		err := r.Client.Patch(ctx, job, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}),
-			client.FieldOwner(resources.FieldOwner))
-		if apierrors.IsConflict(err) {
-			return m, nil // The Job's watch event brings a reconcile with its current state.
-		}
-		if err != nil {
-			return m, fmt.Errorf("setting the TTL of succeeded migration Job %q: %w", m.Job, err)
-		}
-		r.Recorder.Eventf(us, job, corev1.EventTypeNormal, EventMigrationSucceeded, "Migrate",
-			"Migration Job %q for image %q succeeded", m.Job, image)
+	switch {
+	case m.Phase == MigrationSucceeded && job.Spec.TTLSecondsAfterFinished == nil:
+		// A Job created without a TTL (by an earlier version of the operator).
+		return m, r.setJobTTL(ctx, job, ptr.To[int32](resources.MigrationSucceededTTLSeconds))
+	case m.Phase == MigrationFailed && job.Spec.TTLSecondsAfterFinished != nil:
+		return m, r.setJobTTL(ctx, job, nil)
 	}
 	return m, nil
 }
 
-// createMigrationJob creates the migration Job for the desired image.
+// setJobTTL sets or, with a nil ttl, removes the ttlSecondsAfterFinished of a
+// finished migration Job. The field is mutable, and the TTL controller reads
+// the Job again before it deletes it, so a removed TTL keeps the Job.
+func (r *UserServiceReconciler) setJobTTL(ctx context.Context, job *batchv1.Job, ttl *int32) error {
+	before := job.DeepCopy()
+	job.Spec.TTLSecondsAfterFinished = ttl
+	err := r.Client.Patch(ctx, job, client.MergeFrom(before), client.FieldOwner(resources.FieldOwner))
+	if err != nil {
+		return fmt.Errorf("setting ttlSecondsAfterFinished of migration Job %q to %v: %w", job.Name, ptr.Deref(ttl, -1), err)
+	}
+	return nil
+}
+
+// createMigrationJob creates the migration Job for the desired image, with
+// the TTL a succeeded Job keeps.
 func (r *UserServiceReconciler) createMigrationJob(ctx context.Context, s *state) error {
 	job := resources.MigrationJob(s.us, resources.Inputs{Image: s.obs.DesiredImage, JWTSecret: s.jwtSecret})
+	// The TTL counts from the Job's end, and is removed if the Job fails. It
+	// is set here, not in the builder, so that it is not part of the Job's name hash.
+	job.Spec.TTLSecondsAfterFinished = ptr.To[int32](resources.MigrationSucceededTTLSeconds)
 	err := r.Client.Create(ctx, job, client.FieldOwner(resources.FieldOwner))
 	if apierrors.IsAlreadyExists(err) {
 		return nil // Not in the cache yet; its watch event brings the next reconcile.

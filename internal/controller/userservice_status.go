@@ -318,3 +318,11 @@ func deploymentProgressDeadlineExceeded(d *appsv1.Deployment) bool {
 	}
 	return false
 }
+
+// migrationRecorded reports whether the old status already recorded the
+// success of migration m: the Job and image are recorded and the status did
+// not say that the Job was still running.
+func migrationRecorded(old appsv1alpha1.UserServiceStatus, m migration) bool {
+	p := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionProgressing)
+	return old.MigrationJob == m.Job && old.MigratedImage == m.Image && (p == nil || p.Reason != ReasonMigrating)
+}

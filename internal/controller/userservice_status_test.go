@@ -232,3 +232,28 @@ func TestComputeStatusPaused(t *testing.T) {
 		t.Errorf("Ready observedGeneration = %d, want 1: a paused spec is not reconciled", r.ObservedGeneration)
 	}
 }
+
+func TestMigrationRecorded(t *testing.T) {
+	m := migration{Phase: MigrationSucceeded, Job: "users-migrate-new", Image: "img:v2"}
+	progressing := func(reason string) []metav1.Condition {
+		return []metav1.Condition{{Type: appsv1alpha1.ConditionProgressing, Status: metav1.ConditionTrue, Reason: reason}}
+	}
+	for _, tc := range []struct {
+		name string
+		old  appsv1alpha1.UserServiceStatus
+		want bool
+	}{
+		{"nothing recorded yet", appsv1alpha1.UserServiceStatus{}, false},
+		{"another image migrated", appsv1alpha1.UserServiceStatus{MigratedImage: "img:v1", MigrationJob: "users-migrate-new"}, false},
+		{"the Job was recorded running", appsv1alpha1.UserServiceStatus{MigratedImage: "img:v2", MigrationJob: "users-migrate-new",
+			Conditions: progressing(ReasonMigrating)}, false},
+		{"another Job for the same image", appsv1alpha1.UserServiceStatus{MigratedImage: "img:v2", MigrationJob: "users-migrate-old",
+			Conditions: progressing(ReasonRollingOut)}, false},
+		{"already recorded", appsv1alpha1.UserServiceStatus{MigratedImage: "img:v2", MigrationJob: "users-migrate-new",
+			Conditions: progressing(ReasonRollingOut)}, true},
+	} {
+		if got := migrationRecorded(tc.old, m); got != tc.want {
+			t.Errorf("%s: migrationRecorded = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

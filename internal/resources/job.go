@@ -32,7 +32,8 @@ import (
 // MigrationArgs are the arguments of the migration container.
 var migrationArgs = []string{"migrate", "up"}
 
-// MigrationSucceededTTLSeconds is the ttlSecondsAfterFinished set on a Job once it has succeeded.
+// MigrationSucceededTTLSeconds is the ttlSecondsAfterFinished a migration Job is created with;
+// the operator removes it from a Job that failed, so that failed Jobs are kept for their logs.
 const MigrationSucceededTTLSeconds = 3600
 
 // MigrationJobName returns the name of the migration Job for image, as
