@@ -77,6 +77,10 @@ type UserServiceReconciler struct {
 	DefaultImage string
 	// Random is the source of generated JWT secrets.
 	Random io.Reader
+	// secrets remembers the referenced Secrets read with APIReader until their
+	// next watch event; SetupWithManager sets it with the Secret watch. When
+	// nil, every reconcile reads them from the API server.
+	secrets *referencedSecrets
 }
 
 // SetupOptions configure the controller's watches and concurrency.
@@ -101,7 +105,8 @@ func NewUserServiceReconciler(mgr ctrl.Manager, defaultImage string) *UserServic
 
 // SetupWithManager registers the controller: it watches UserServices, the
 // children they own, and the metadata of every Secret so that a referenced
-// Secret appearing or changing triggers a reconcile of the UserServices using it.
+// Secret appearing or changing triggers a reconcile of the UserServices using
+// it, and is read again from the API server rather than from r.secrets.
 func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) error {
 	ctx := context.Background()
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &appsv1alpha1.UserService{}, secretRefIndex, secretRefs); err != nil {
@@ -111,7 +116,16 @@ func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOption
 	if err != nil {
 		return fmt.Errorf("creating the metadata client for the Secret watch: %w", err)
 	}
-	secrets := newSecretWatch(metadataClient, o.Namespaces, r.userServicesReferencing, r.allUserServices)
+	r.secrets = newReferencedSecrets()
+	secrets := newSecretWatch(metadataClient, o.Namespaces,
+		func(ctx context.Context, namespace, name string) []reconcile.Request {
+			r.secrets.forget(client.ObjectKey{Namespace: namespace, Name: name})
+			return r.userServicesReferencing(ctx, namespace, name)
+		},
+		func(ctx context.Context, namespace string) []reconcile.Request {
+			r.secrets.forgetAll(namespace)
+			return r.allUserServices(ctx, namespace)
+		})
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&appsv1alpha1.UserService{}).
 		Owns(&appsv1.Deployment{}).

@@ -146,11 +146,10 @@ func (r *UserServiceReconciler) reconcileDatabase(ctx context.Context, s *state)
 }
 
 // readReferencedSecret reads one key of a user-owned Secret with the uncached
-// reader. When the Secret or the key is missing it records a problem with reason.
+// reader (or the referenced-Secret cache that the Secret watch keeps fresh). When the Secret or the key is missing it records a problem with reason.
 func (r *UserServiceReconciler) readReferencedSecret(ctx context.Context, s *state, ref resources.SecretKey,
 	reason string, into *[]byte) (bool, error) {
-	secret := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.us.Namespace, Name: ref.Name}, secret)
+	secretData, err := r.referencedSecretData(ctx, client.ObjectKey{Namespace: s.us.Namespace, Name: ref.Name})
 	if apierrors.IsNotFound(err) {
 		s.obs.Problem = &problem{Reason: reason, Message: fmt.Sprintf(
 			"Secret %q with key %q not found in namespace %q: create it", ref.Name, ref.Key, s.us.Namespace)}
@@ -159,7 +158,7 @@ func (r *UserServiceReconciler) readReferencedSecret(ctx context.Context, s *sta
 	if err != nil {
 		return true, fmt.Errorf("reading Secret %q: %w", ref.Name, err)
 	}
-	data, ok := secret.Data[ref.Key]
+	data, ok := secretData[ref.Key]
 	if !ok {
 		s.obs.Problem = &problem{Reason: reason, Message: fmt.Sprintf(
 			"Secret %q has no key %q: add the key or change the reference", ref.Name, ref.Key)}
@@ -167,6 +166,20 @@ func (r *UserServiceReconciler) readReferencedSecret(ctx context.Context, s *sta
 	}
 	*into = data
 	return false, nil
+}
+
+// referencedSecretData returns the data of a user-owned Secret, read with the
+// uncached reader unless the referenced-Secret cache has it unchanged since.
+// The returned map is shared: callers must not modify it.
+func (r *UserServiceReconciler) referencedSecretData(ctx context.Context, key client.ObjectKey) (map[string][]byte, error) {
+	if r.secrets != nil {
+		return r.secrets.get(ctx, r.APIReader, key)
+	}
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		return nil, err
+	}
+	return secret.Data, nil
 }
 
 // secretsHash returns a short hash of the referenced Secrets' data, for the pod-template annotation.
