@@ -72,7 +72,7 @@ func parseFlags(fs *flag.FlagSet, args []string) options {
 		"Image used for a UserService whose spec.image is empty.")
 	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces to watch; empty watches all namespaces.")
-	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 1, "Number of UserServices reconciled in parallel.")
+	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "Number of UserServices reconciled in parallel.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 	_ = fs.Parse(args) // flag.CommandLine exits on error.

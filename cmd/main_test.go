@@ -24,7 +24,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	o := parseFlags(flag.NewFlagSet("manager", flag.ContinueOnError), nil)
 	if o.metricsAddr != ":8443" || !o.secureMetrics || o.probeAddr != ":8081" || o.leaderElect ||
 		o.userServiceImage != "ghcr.io/userservice-dev/user-service:v0.1.0" || o.watchNamespaces != "" ||
-		o.maxConcurrentReconciles != 1 {
+		o.maxConcurrentReconciles != 4 {
 		t.Errorf("defaults = %+v", o)
 	}
 }
