@@ -43,6 +43,7 @@ type options struct {
 	userServiceImage        string
 	watchNamespaces         string
 	maxConcurrentReconciles int
+	pprofAddr               string
 	zap                     zap.Options
 }
 
@@ -73,6 +74,8 @@ func parseFlags(fs *flag.FlagSet, args []string) options {
 	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces to watch; empty watches all namespaces.")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "Number of UserServices reconciled in parallel.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
+		"Address of the Go profiling endpoints (/debug/pprof/), such as 127.0.0.1:6060; 0 disables them.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 	_ = fs.Parse(args) // flag.CommandLine exits on error.
@@ -97,6 +100,7 @@ func run(o options) error {
 		LeaderElect:             o.leaderElect,
 		LeaderElectionNamespace: o.leaderElectionNamespace,
 		Namespaces:              namespaces,
+		PprofAddr:               o.pprofAddr,
 	}))
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

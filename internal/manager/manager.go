@@ -50,6 +50,8 @@ type Config struct {
 	LeaderElectionNamespace string
 	// Namespaces limits the cache to these namespaces (empty = all).
 	Namespaces []string
+	// PprofAddr is --pprof-bind-address ("" or "0" disables the profiling endpoints).
+	PprofAddr string
 }
 
 // NewScheme returns the scheme with the built-in types and the UserService API.
@@ -66,6 +68,7 @@ func Options(c Config) ctrl.Options {
 		Scheme:                  NewScheme(),
 		Metrics:                 metricsOptions(c),
 		HealthProbeBindAddress:  c.ProbeAddr,
+		PprofBindAddress:        c.PprofAddr,
 		LeaderElection:          c.LeaderElect,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: c.LeaderElectionNamespace,
