@@ -59,6 +59,10 @@ import (
 // reference (database URL and user-provided JWT secret), within their namespace.
 const secretRefIndex = "userservice.dev/secret-refs"
 
+// migrationJobOwnerIndex indexes Jobs by the name of the UserService that
+// controls them, so that pruning lists one UserService's Jobs, not the namespace's.
+const migrationJobOwnerIndex = "userservice.dev/job-owner"
+
 // conflictRecheckInterval is how often a UserService whose child name is taken
 // by another object is reconciled again, since that object's removal brings no watch event.
 const conflictRecheckInterval = time.Minute
@@ -112,6 +116,9 @@ func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOption
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &appsv1alpha1.UserService{}, secretRefIndex, secretRefs); err != nil {
 		return fmt.Errorf("indexing UserServices by referenced Secret: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &batchv1.Job{}, migrationJobOwnerIndex, jobOwner); err != nil {
+		return fmt.Errorf("indexing Jobs by their UserService: %w", err)
+	}
 	metadataClient, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
 		return fmt.Errorf("creating the metadata client for the Secret watch: %w", err)
@@ -151,6 +158,15 @@ func secretRefs(obj client.Object) []string {
 		refs = append(refs, j.Name)
 	}
 	return refs
+}
+
+// jobOwner returns the name of the UserService controlling a Job, for the field index.
+func jobOwner(obj client.Object) []string {
+	if ref := metav1.GetControllerOf(obj); ref != nil && ref.Kind == "UserService" &&
+		ref.APIVersion == appsv1alpha1.GroupVersion.String() {
+		return []string{ref.Name}
+	}
+	return nil
 }
 
 // userServicesReferencing returns requests for the UserServices in namespace that reference the Secret name.

@@ -31,6 +31,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -93,18 +94,26 @@ func (r *UserServiceReconciler) reconcileSecrets(ctx context.Context, s *state) 
 }
 
 // generatedJWTSecret returns the generated JWT Secret, creating it when it does
-// not exist. The cache holds only labelled Secrets, so a cache miss is checked
-// with an uncached read before creating: a Secret of that name that this
-// UserService does not control is a conflictError, neither used nor overwritten.
+// not exist. The cache holds only labelled Secrets, so on a cache miss the
+// Secret is created, and an AlreadyExists answer is checked with an uncached
+// read: a Secret of that name that this UserService does not control is a
+// conflictError, neither used nor overwritten. Once a conflict is reported,
+// later reconciles read before they create, so that they send no failing Create.
 func (r *UserServiceReconciler) generatedJWTSecret(ctx context.Context, us *appsv1alpha1.UserService,
 	key client.ObjectKey) (*corev1.Secret, error) {
 	secret := &corev1.Secret{}
 	err := r.Client.Get(ctx, key, secret)
-	if apierrors.IsNotFound(err) {
-		err = r.APIReader.Get(ctx, key, secret)
+	if apierrors.IsNotFound(err) && !conflictReported(us) {
+		created, cerr := r.createJWTSecret(ctx, us)
+		if !apierrors.IsAlreadyExists(cerr) {
+			return created, cerr
+		}
 	}
 	if apierrors.IsNotFound(err) {
-		return r.createJWTSecret(ctx, us)
+		err = r.APIReader.Get(ctx, key, secret)
+		if apierrors.IsNotFound(err) {
+			return r.createJWTSecret(ctx, us)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -114,6 +123,12 @@ func (r *UserServiceReconciler) generatedJWTSecret(ctx context.Context, us *apps
 			"otherwise delete it so that the operator generates one")
 	}
 	return secret, nil
+}
+
+// conflictReported reports whether the status of us says Degraded with reason ResourceConflict.
+func conflictReported(us *appsv1alpha1.UserService) bool {
+	c := meta.FindStatusCondition(us.Status.Conditions, appsv1alpha1.ConditionDegraded)
+	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == ReasonResourceConflict
 }
 
 // createJWTSecret creates the generated JWT Secret with fresh random bytes.
@@ -295,12 +310,13 @@ func jobPhase(job *batchv1.Job) (MigrationPhase, string) {
 // the newest keptMigrationJobs and always the current one.
 func (r *UserServiceReconciler) pruneMigrationJobs(ctx context.Context, us *appsv1alpha1.UserService, current string) error {
 	var jobs batchv1.JobList
-	if err := r.Client.List(ctx, &jobs, client.InNamespace(us.Namespace), client.MatchingLabels{
-		resources.LabelInstance: us.Name, resources.LabelComponent: "migration",
-	}); err != nil {
+	if err := r.Client.List(ctx, &jobs, client.InNamespace(us.Namespace),
+		client.MatchingFields{migrationJobOwnerIndex: us.Name}); err != nil {
 		return fmt.Errorf("listing migration Jobs: %w", err)
 	}
-	owned := slices.DeleteFunc(jobs.Items, func(j batchv1.Job) bool { return !metaOwnedBy(&j, us) || j.Name == current })
+	owned := slices.DeleteFunc(jobs.Items, func(j batchv1.Job) bool {
+		return !metaOwnedBy(&j, us) || j.Labels[resources.LabelComponent] != "migration" || j.Name == current
+	})
 	if len(owned) < keptMigrationJobs {
 		return nil
 	}
