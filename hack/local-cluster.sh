@@ -231,7 +231,7 @@ start_apiserver() {
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" \
     --authorization-mode Node,RBAC \
-    --allow-privileged=false --profiling=false \
+    --allow-privileged=false --profiling="${LOCAL_CLUSTER_PROFILING:-false}" \
     --cert-dir "$DIR/kube-apiserver-certs"
   wait_until kube-apiserver 90 kubectl_admin get --raw /readyz
 }

@@ -56,6 +56,7 @@ OPERATOR_DIR="$LOCAL_CLUSTER_DIR-operator"
 HELM="${HELM:-$ROOT/bin/helm}"
 HEALTH_PORT="${BENCH_HEALTH_PORT:-38081}"
 METRICS_PORT="${BENCH_METRICS_PORT:-38080}"
+PPROF_PORT="${BENCH_PPROF_PORT:-38082}" # the operator's /debug/pprof/, to profile a run
 
 log() { printf '[operator-scale] %s\n' "$*" >&2; }
 # shellcheck source=hack/lib/local-operator.sh
@@ -77,6 +78,43 @@ operator_writes() {
 
 # rss_kib prints the operator's resident set size in KiB.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$(operator_pid)/status"; }
+
+# cpu_ticks prints "<component> <utime+stime ticks>" for every cluster process
+# and the operator, for the per-phase CPU figures.
+cpu_ticks() {
+  local f pid name
+  for f in "$LOCAL_CLUSTER_DIR"/pids/*.pid "$OPERATOR_DIR/manager.pid"; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f"); name=$(basename "$f" .pid)
+    [ -r "/proc/$pid/stat" ] || continue
+    awk -v n="$name" '{sub(/^.*\) /, ""); print n, $12 + $13}' "/proc/$pid/stat"
+  done
+}
+
+# cpu_report prints cpu_<phase>_<component>=<seconds> for the CPU each process
+# used since the snapshot in file $2, for phase $1.
+cpu_report() {
+  local hz
+  hz=$(getconf CLK_TCK)
+  cpu_ticks | awk -v p="$1" -v hz="$hz" 'NR == FNR {t[$1] = $2; next}
+    {d = $2 - t[$1]; gsub(/-/, "_", $1); printf "cpu_%s_%s=%.1f\n", p, $1, d / hz}' "$2" -
+}
+
+# wait_quiet waits until the cluster processes and the operator together use
+# less than a fifth of a core over 5 s (at most 90 s), so that each phase
+# starts on a quiet machine: installing the CRD, for one, keeps kube-apiserver
+# busy building OpenAPI documents for a while.
+wait_quiet() {
+  local hz a b start=$SECONDS
+  hz=$(getconf CLK_TCK)
+  while [ $((SECONDS - start)) -lt 90 ]; do
+    a=$(cpu_ticks | awk '{s += $2} END {print s + 0}')
+    sleep 5
+    b=$(cpu_ticks | awk '{s += $2} END {print s + 0}')
+    [ $((b - a)) -lt "$hz" ] && break
+  done
+  log "quiet after $((SECONDS - start))s"
+}
 
 # new_namespace creates namespace $1 with the database Secret "db".
 new_namespace() {
@@ -112,9 +150,13 @@ main() {
 
   log "baseline: creating the children of $N instances directly"
   new_namespace bench-direct
-  local direct
+  local direct snap="$OPERATOR_DIR/cpu.snap"
+  mkdir -p "$OPERATOR_DIR"
+  wait_quiet
+  cpu_ticks >"$snap"
   direct=$("$ROOT/bin/bench-scale" direct -n "$N" -namespace bench-direct | sed -n 's/^direct_seconds=//p')
   echo "direct_seconds=$direct"
+  cpu_report direct "$snap"
   log "deleting the baseline namespace before the operator run"
   kubectl delete namespace bench-direct --timeout=15m >/dev/null
 
@@ -126,11 +168,14 @@ main() {
     args+=("--max-concurrent-reconciles=$WORKERS")
   fi
   start_operator "$HEALTH_PORT" --leader-elect=false --metrics-secure=false \
-    --metrics-bind-address "127.0.0.1:$METRICS_PORT" "${args[@]}"
+    --metrics-bind-address "127.0.0.1:$METRICS_PORT" --pprof-bind-address "127.0.0.1:$PPROF_PORT" "${args[@]}"
   new_namespace bench-operator
   local op
+  wait_quiet
+  cpu_ticks >"$snap"
   op=$("$ROOT/bin/bench-scale" operator -n "$N" -namespace bench-operator | sed -n 's/^operator_seconds=//p')
   echo "operator_seconds=$op"
+  cpu_report operator "$snap"
   echo "create_ratio=$(awk -v a="$op" -v b="$direct" 'BEGIN {printf "%.2f", a / b}')"
 
   log "settling: waiting until the operator has made no write for 10s (at most 120s)"

@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string) error {
 
 // newClient returns a client for KUBECONFIG with controller-runtime's default
 // rate-limit settings, which are the operator's.
-func newClient() (client.Client, error) {
+func newClient() (client.WithWatch, error) {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(appsv1alpha1.AddToScheme(scheme))
@@ -101,7 +101,7 @@ func newClient() (client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading KUBECONFIG: %w", err)
 	}
-	return client.New(cfg, client.Options{Scheme: scheme})
+	return client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 }
 
 // timed runs f and prints key=<seconds>.

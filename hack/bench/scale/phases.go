@@ -26,21 +26,25 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 	"github.com/userservice-dev/userservice-operator/internal/resources"
 )
 
-// poll is how often the phases list objects to see progress.
-const poll = 500 * time.Millisecond
+// progressEvery is how often the phases print their progress.
+const progressEvery = time.Second
 
 // direct creates, for n instances, the JWT Secret and migration Job, then the
-// Deployment and Service of each instance whose Job has completed, and
-// returns once every Deployment is available.
-func direct(ctx context.Context, c client.Client, ns string, n int) error {
+// Deployment and Service of each instance as soon as its Job has completed,
+// and returns once every Deployment is available. It follows Jobs and
+// Deployments with watches, not by listing them again and again, so that
+// waiting costs the API server little.
+func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
 	jobToInstance := map[string]*appsv1alpha1.UserService{}
 	for i := range n {
 		us := instance(ns, i)
@@ -58,34 +62,33 @@ func direct(ctx context.Context, c client.Client, ns string, n int) error {
 		jobToInstance[job.Name] = us
 	}
 	rolled := map[string]bool{}
-	for len(rolled) < n {
-		var jobs batchv1.JobList
-		if err := c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
-			return fmt.Errorf("listing Jobs: %w", err)
+	p := newProgress("Jobs complete", n)
+	err := follow(ctx, c, ns, &batchv1.JobList{}, func(obj client.Object) (bool, error) {
+		j := obj.(*batchv1.Job)
+		us := jobToInstance[j.Name]
+		if us == nil || rolled[j.Name] || !complete(j) {
+			return false, nil
 		}
-		for _, j := range jobs.Items {
-			us := jobToInstance[j.Name]
-			if us == nil || rolled[j.Name] || !complete(&j) {
-				continue
+		in := resources.Inputs{Image: image, JWTSecret: resources.JWTSecretRef(us)}
+		for _, obj := range []client.Object{resources.Deployment(us, in), resources.Service(us)} {
+			if err := createUnowned(ctx, c, obj); err != nil {
+				return false, err
 			}
-			in := resources.Inputs{Image: image, JWTSecret: resources.JWTSecretRef(us)}
-			for _, obj := range []client.Object{resources.Deployment(us, in), resources.Service(us)} {
-				if err := createUnowned(ctx, c, obj); err != nil {
-					return err
-				}
-			}
-			rolled[j.Name] = true
 		}
-		if err := sleep(ctx, fmt.Sprintf("%d of %d Jobs complete", len(rolled), n)); err != nil {
-			return err
-		}
+		rolled[j.Name] = true
+		p.report(len(rolled))
+		return len(rolled) == n, nil
+	})
+	if err != nil {
+		return err
 	}
-	return waitFor(ctx, fmt.Sprintf("%d Deployments available", n), func() (bool, error) {
-		var ds appsv1.DeploymentList
-		if err := c.List(ctx, &ds, client.InNamespace(ns)); err != nil {
-			return false, err
-		}
-		return countAvailable(ds.Items) == n, nil
+	available := map[string]bool{}
+	p = newProgress("Deployments available", n)
+	return follow(ctx, c, ns, &appsv1.DeploymentList{}, func(obj client.Object) (bool, error) {
+		d := obj.(*appsv1.Deployment)
+		available[d.Name] = isAvailable(d)
+		p.report(countTrue(available))
+		return countTrue(available) == n, nil
 	})
 }
 
@@ -109,15 +112,20 @@ func complete(j *batchv1.Job) bool {
 	return false
 }
 
-// countAvailable counts the Deployments whose pods are all available.
-func countAvailable(ds []appsv1.Deployment) int {
+// isAvailable reports whether every pod of a Deployment's current generation is available.
+func isAvailable(d *appsv1.Deployment) bool {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	return d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == want && d.Status.UpdatedReplicas == want
+}
+
+// countTrue counts the true values of m.
+func countTrue(m map[string]bool) int {
 	n := 0
-	for _, d := range ds {
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
-		if d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == want && d.Status.UpdatedReplicas == want {
+	for _, v := range m {
+		if v {
 			n++
 		}
 	}
@@ -125,84 +133,142 @@ func countAvailable(ds []appsv1.Deployment) int {
 }
 
 // viaOperator creates n UserServices and returns once each is Ready at its
-// generation and has its Deployment, Service, JWT Secret and Job.
-func viaOperator(ctx context.Context, c client.Client, ns string, n int) error {
+// generation and has its Deployment, Service, JWT Secret and Job. It follows
+// the UserServices with a watch, then counts the children once (and again
+// every second in the unlikely case that one is still missing).
+func viaOperator(ctx context.Context, c client.WithWatch, ns string, n int) error {
 	for i := range n {
 		if err := c.Create(ctx, instance(ns, i)); err != nil {
 			return fmt.Errorf("creating UserService %d: %w", i, err)
 		}
 	}
-	return waitFor(ctx, fmt.Sprintf("%d UserServices Ready with all children", n), func() (bool, error) {
-		return allReady(ctx, c, ns, n)
-	})
-}
-
-// lastReady is the Ready count allReady printed last.
-var lastReady = -1
-
-// allReady reports whether n UserServices are Ready and every child exists.
-func allReady(ctx context.Context, c client.Client, ns string, n int) (bool, error) {
-	var list appsv1alpha1.UserServiceList
-	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-		return false, fmt.Errorf("listing UserServices: %w", err)
-	}
-	ready := 0
-	for _, us := range list.Items {
+	ready := map[string]bool{}
+	p := newProgress("UserServices Ready", n)
+	err := follow(ctx, c, ns, &appsv1alpha1.UserServiceList{}, func(obj client.Object) (bool, error) {
+		us := obj.(*appsv1alpha1.UserService)
 		cond := meta.FindStatusCondition(us.Status.Conditions, "Ready")
-		if cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == us.Generation {
-			ready++
+		ready[us.Name] = cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == us.Generation
+		p.report(countTrue(ready))
+		return countTrue(ready) == n, nil
+	})
+	if err != nil {
+		return err
+	}
+	for {
+		missing, err := missingChildren(ctx, c, ns, n)
+		if err != nil || missing == "" {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "  all Ready but %s\n", missing)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out waiting for the children of %d UserServices: %w", n, ctx.Err())
+		case <-time.After(progressEvery):
 		}
 	}
-	if ready < n {
-		if ready != lastReady {
-			fmt.Fprintf(os.Stderr, "  %d of %d UserServices Ready\n", ready, n)
-			lastReady = ready
-		}
-		return false, nil
-	}
-	counts := map[string]int{}
-	for name, l := range map[string]client.ObjectList{
-		"Deployment": &appsv1.DeploymentList{}, "Service": &corev1.ServiceList{},
-		"Job": &batchv1.JobList{}, "Secret": &corev1.SecretList{},
-	} {
-		if err := c.List(ctx, l, client.InNamespace(ns),
-			client.MatchingLabels{"app.kubernetes.io/managed-by": "userservice-operator"}); err != nil {
-			return false, err
-		}
-		counts[name] = meta.LenList(l)
-	}
-	for name, got := range counts {
-		if got < n {
-			fmt.Fprintf(os.Stderr, "  all Ready but only %d of %d %ss\n", got, n, name)
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
-// waitFor polls done until it reports true, printing what it waits for.
-func waitFor(ctx context.Context, what string, done func() (bool, error)) error {
+// missingChildren lists the operator's children in ns and describes the
+// first kind with fewer than n objects, or returns "" when none is short.
+func missingChildren(ctx context.Context, c client.Client, ns string, n int) (string, error) {
+	for _, k := range []struct {
+		name string
+		list client.ObjectList
+	}{
+		{"Deployment", &appsv1.DeploymentList{}}, {"Service", &corev1.ServiceList{}},
+		{"Job", &batchv1.JobList{}}, {"Secret", &corev1.SecretList{}},
+	} {
+		if err := c.List(ctx, k.list, client.InNamespace(ns),
+			client.MatchingLabels{"app.kubernetes.io/managed-by": "userservice-operator"}); err != nil {
+			return "", fmt.Errorf("listing %ss: %w", k.name, err)
+		}
+		if got := meta.LenList(k.list); got < n {
+			return fmt.Sprintf("only %d of %d %ss", got, n, k.name), nil
+		}
+	}
+	return "", nil
+}
+
+// follow lists the objects of list's kind in ns and passes each to seen, then
+// watches them from the list's resourceVersion and passes every added or
+// modified object, until seen reports done. A watch that ends is started
+// again from the last resourceVersion, or from a new list once that expired.
+func follow(ctx context.Context, c client.WithWatch, ns string, list client.ObjectList,
+	seen func(client.Object) (bool, error)) error {
 	for {
-		ok, err := done()
+		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return fmt.Errorf("listing %T: %w", list, err)
+		}
+		items, err := meta.ExtractList(list)
 		if err != nil {
 			return err
 		}
-		if ok {
-			return nil
+		for _, item := range items {
+			if done, err := seen(item.(client.Object)); done || err != nil {
+				return err
+			}
 		}
-		if err := sleep(ctx, what); err != nil {
+		done, err := watchFrom(ctx, c, ns, list, list.GetResourceVersion(), seen)
+		if done || err != nil {
 			return err
 		}
 	}
 }
 
-// sleep waits one poll interval, or fails naming what it waited for when
-// the context ends.
-func sleep(ctx context.Context, what string) error {
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("timed out waiting for %s: %w", what, ctx.Err())
-	case <-time.After(poll):
-		return nil
+// watchFrom watches list's kind in ns from resourceVersion rv, passing added
+// and modified objects to seen. It returns (true, nil) when seen is done, and
+// (false, nil) when the caller must list again because rv expired.
+func watchFrom(ctx context.Context, c client.WithWatch, ns string, list client.ObjectList, rv string,
+	seen func(client.Object) (bool, error)) (bool, error) {
+	for {
+		w, err := c.Watch(ctx, list, client.InNamespace(ns),
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true}})
+		if err != nil {
+			return false, fmt.Errorf("watching %T: %w", list, err)
+		}
+		for ev := range w.ResultChan() {
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				obj := ev.Object.(client.Object)
+				rv = obj.GetResourceVersion()
+				if done, err := seen(obj); done || err != nil {
+					w.Stop()
+					return done, err
+				}
+			case watch.Bookmark:
+				rv = ev.Object.(client.Object).GetResourceVersion()
+			case watch.Error:
+				w.Stop()
+				err := apierrors.FromObject(ev.Object)
+				if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+					return false, nil
+				}
+				return false, fmt.Errorf("watching %T: %w", list, err)
+			}
+		}
+		w.Stop()
+		if err := ctx.Err(); err != nil {
+			return false, fmt.Errorf("timed out watching %T: %w", list, err)
+		}
 	}
+}
+
+// progress prints "<count> of <n> <what>" to stderr at most once per
+// progressEvery, and always for the last count.
+type progress struct {
+	what    string
+	n, last int
+	printed time.Time
+}
+
+// newProgress returns a progress printer for n objects.
+func newProgress(what string, n int) *progress { return &progress{what: what, n: n, last: -1} }
+
+// report prints count when it changed and the last print is old enough, or count is n.
+func (p *progress) report(count int) {
+	if count == p.last || (count < p.n && time.Since(p.printed) < progressEvery) {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "  %d of %d %s\n", count, p.n, p.what)
+	p.last, p.printed = count, time.Now()
 }
