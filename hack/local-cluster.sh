@@ -25,6 +25,7 @@
 #   LOCAL_CLUSTER_ETCD_PORT       etcd client port (default 12379; the peer port is this + 1)
 #   LOCAL_CLUSTER_KCM_PORT        kube-controller-manager port (default 11257)
 #   LOCAL_CLUSTER_SCHEDULER_PORT  kube-scheduler port (default 11259)
+#   LOCAL_CLUSTER_PROFILING       true serves kube-apiserver's /debug/pprof/ (default false)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
