@@ -26,7 +26,8 @@ limitations under the License.
 // own builders, and applies the operator's rollout order: the JWT Secret and
 // the migration Job first, then the Deployment and Service of each instance
 // once its Job has completed. It uses one client with the operator's QPS
-// settings (controller-runtime's defaults: no client-side rate limit).
+// settings (controller-runtime's defaults: no client-side rate limit) and,
+// like the operator, without response compression.
 package main
 
 import (
@@ -91,8 +92,8 @@ func run(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown phase %q: use direct, operator or noise", args[0])
 }
 
-// newClient returns a client for KUBECONFIG with controller-runtime's default
-// rate-limit settings, which are the operator's.
+// newClient returns a client for KUBECONFIG with the operator's settings:
+// controller-runtime's default rate limits, and no response compression.
 func newClient() (client.WithWatch, error) {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -101,6 +102,7 @@ func newClient() (client.WithWatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading KUBECONFIG: %w", err)
 	}
+	cfg.DisableCompression = true // as the operator does by default (--api-compression=false)
 	return client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 }
 
