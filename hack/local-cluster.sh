@@ -25,7 +25,7 @@
 #   LOCAL_CLUSTER_ETCD_PORT       etcd client port (default 12379; the peer port is this + 1)
 #   LOCAL_CLUSTER_KCM_PORT        kube-controller-manager port (default 11257)
 #   LOCAL_CLUSTER_SCHEDULER_PORT  kube-scheduler port (default 11259)
-#   LOCAL_CLUSTER_PROFILING       true serves kube-apiserver's /debug/pprof/ (default false)
+#   LOCAL_CLUSTER_PROFILING       true serves /debug/pprof/ on the control-plane components (default false)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -254,7 +254,7 @@ start_controller_manager() {
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" \
     --kube-api-qps 100 --kube-api-burst 200 \
-    --leader-elect=false --profiling=false
+    --leader-elect=false --profiling="${LOCAL_CLUSTER_PROFILING:-false}"
   wait_until kube-controller-manager 60 kubectl_admin --server "https://127.0.0.1:$KCM_PORT" --insecure-skip-tls-verify get --raw /healthz
 }
 
@@ -266,7 +266,7 @@ start_scheduler() {
   start_proc kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
     --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --cert-dir "$DIR/kube-scheduler-certs" \
-    --leader-elect=false --profiling=false
+    --leader-elect=false --profiling="${LOCAL_CLUSTER_PROFILING:-false}"
   wait_until kube-scheduler 60 kubectl_admin --server "https://127.0.0.1:$SCHEDULER_PORT" --insecure-skip-tls-verify get --raw /healthz
 }
 
