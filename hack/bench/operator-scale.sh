@@ -15,6 +15,7 @@
 #                     (settle_seconds); leader election is off, so Lease renewals
 #                     are not counted
 #   rss_mib_at_n      the operator's RSS with N UserServices
+#   heap_inuse_mib_*  the operator's Go heap in use at the same two points
 #   rss_growth        RSS growth after --noise unrelated 4 KiB Secrets and
 #                     ConfigMaps (target < 0.10)
 #
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
     --noise) NOISE=$2; shift 2 ;;
     --workers) WORKERS=$2; shift 2 ;;
     --keep) KEEP=true; shift ;;
-    *) sed -n '21,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '22,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 for v in N IDLE NOISE; do
@@ -74,6 +75,11 @@ http_get() {
 operator_writes() {
   http_get "$METRICS_PORT" /metrics |
     awk '/^rest_client_requests_total/ && /method="(POST|PUT|PATCH|DELETE)"/ {s += $NF} END {printf "%d\n", s}'
+}
+
+# heap_inuse_mib prints the operator's Go heap in use (go_memstats_heap_inuse_bytes), in MiB.
+heap_inuse_mib() {
+  http_get "$METRICS_PORT" /metrics | awk '/^go_memstats_heap_inuse_bytes / {printf "%.1f\n", $2 / 1048576}'
 }
 
 # rss_kib prints the operator's resident set size in KiB.
@@ -197,11 +203,24 @@ main() {
   local rss0 rss1
   rss0=$(rss_kib)
   echo "rss_mib_at_n=$(awk -v k="$rss0" 'BEGIN {printf "%.1f", k / 1024}')"
+  echo "heap_inuse_mib_at_n=$(heap_inuse_mib)"
   log "adding $NOISE unrelated 4 KiB Secrets and ConfigMaps"
   kubectl create namespace bench-noise >/dev/null
   "$ROOT/bin/bench-scale" noise -n "$NOISE" -namespace bench-noise >&2
-  sleep 30 # let any informer that would cache them do so
+  # Let any informer that would cache them do so, then wait until the RSS is
+  # steady (under 1 MiB of change in 10 s, at most 150 s more), as it was
+  # before the noise after the idle window.
+  sleep 30
+  local prev start=$SECONDS
   rss1=$(rss_kib)
+  while :; do
+    prev=$rss1
+    sleep 10
+    rss1=$(rss_kib)
+    [ $(((rss1 - prev) * (rss1 - prev))) -lt $((1024 * 1024)) ] && break
+    [ $((SECONDS - start)) -lt 150 ] || { log "RSS still moving after 150s"; break; }
+  done
+  echo "heap_inuse_mib_after_noise=$(heap_inuse_mib)"
   echo "rss_mib_after_noise=$(awk -v k="$rss1" 'BEGIN {printf "%.1f", k / 1024}')"
   echo "rss_growth=$(awk -v a="$rss0" -v b="$rss1" 'BEGIN {printf "%.3f", (b - a) / a}')"
   echo "operator_writes_total=$(operator_writes)"
