@@ -6,7 +6,8 @@
 #   direct_seconds    baseline: one client (the operator's QPS settings) creates
 #                     the same children (JWT Secret, migration Job, then the
 #                     Deployment and Service once the Job completed) for N
-#                     instances, until every Deployment is available
+#                     instances, until every Deployment is available; like the
+#                     operator's, they carry a controller owner reference
 #   operator_seconds  N UserServices created, until all are Ready with all children
 #   create_ratio      operator_seconds / direct_seconds   (target <= 1.5)
 #   idle_writes       the operator's write requests (POST/PUT/PATCH/DELETE in its

@@ -25,9 +25,11 @@ limitations under the License.
 // The baseline builds the children with internal/resources, the operator's
 // own builders, and applies the operator's rollout order: the JWT Secret and
 // the migration Job first, then the Deployment and Service of each instance
-// once its Job has completed. It uses one client with the operator's QPS
-// settings (controller-runtime's defaults: no client-side rate limit) and,
-// like the operator, without response compression.
+// once its Job has completed. Like the operator's, the children carry a
+// controller owner reference (to one ConfigMap, as the UserServices exist
+// only in memory), and the Jobs the operator's TTL. It uses one client with
+// the operator's QPS settings (controller-runtime's defaults: no client-side
+// rate limit) and, like the operator, without response compression.
 package main
 
 import (

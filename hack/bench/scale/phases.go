@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
@@ -45,6 +46,10 @@ const progressEvery = time.Second
 // Deployments with watches, not by listing them again and again, so that
 // waiting costs the API server little.
 func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
+	owner, err := newOwner(ctx, c, ns)
+	if err != nil {
+		return err
+	}
 	jobToInstance := map[string]*appsv1alpha1.UserService{}
 	for i := range n {
 		us := instance(ns, i)
@@ -54,8 +59,10 @@ func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
 		}
 		in := resources.Inputs{Image: image, JWTSecret: resources.JWTSecretRef(us)}
 		job := resources.MigrationJob(us, in)
+		// The operator creates its Jobs with this TTL (see createMigrationJob).
+		job.Spec.TTLSecondsAfterFinished = ptr.To[int32](resources.MigrationSucceededTTLSeconds)
 		for _, obj := range []client.Object{resources.JWTSecret(us, random), job} {
-			if err := createUnowned(ctx, c, obj); err != nil {
+			if err := createOwned(ctx, c, obj, owner); err != nil {
 				return err
 			}
 		}
@@ -63,7 +70,7 @@ func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
 	}
 	rolled := map[string]bool{}
 	p := newProgress("Jobs complete", n)
-	err := follow(ctx, c, ns, &batchv1.JobList{}, func(obj client.Object) (bool, error) {
+	err = follow(ctx, c, ns, &batchv1.JobList{}, func(obj client.Object) (bool, error) {
 		j := obj.(*batchv1.Job)
 		us := jobToInstance[j.Name]
 		if us == nil || rolled[j.Name] || !complete(j) {
@@ -71,7 +78,7 @@ func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
 		}
 		in := resources.Inputs{Image: image, JWTSecret: resources.JWTSecretRef(us)}
 		for _, obj := range []client.Object{resources.Deployment(us, in), resources.Service(us)} {
-			if err := createUnowned(ctx, c, obj); err != nil {
+			if err := createOwned(ctx, c, obj, owner); err != nil {
 				return false, err
 			}
 		}
@@ -92,10 +99,23 @@ func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
 	})
 }
 
-// createUnowned creates obj without the owner reference to the in-memory
-// UserService, which does not exist (the garbage collector would delete it).
-func createUnowned(ctx context.Context, c client.Client, obj client.Object) error {
-	obj.SetOwnerReferences(nil)
+// newOwner creates the ConfigMap that owns every baseline child, so that
+// the children carry a controller owner reference with blockOwnerDeletion, as
+// the operator's do: the API server's admission checks it and the garbage
+// collector tracks it, as for the operator's children. The in-memory
+// UserServices do not exist, and the garbage collector would delete children
+// that name them.
+func newOwner(ctx context.Context, c client.Client, ns string) (metav1.OwnerReference, error) {
+	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-owner"}}
+	if err := c.Create(ctx, owner); err != nil {
+		return metav1.OwnerReference{}, fmt.Errorf("creating the owner ConfigMap: %w", err)
+	}
+	return *metav1.NewControllerRef(owner, corev1.SchemeGroupVersion.WithKind("ConfigMap")), nil
+}
+
+// createOwned creates obj with owner as its only owner reference.
+func createOwned(ctx context.Context, c client.Client, obj client.Object, owner metav1.OwnerReference) error {
+	obj.SetOwnerReferences([]metav1.OwnerReference{owner})
 	if err := c.Create(ctx, obj); err != nil {
 		return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
 	}
