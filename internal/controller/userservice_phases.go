@@ -103,13 +103,13 @@ func (r *UserServiceReconciler) generatedJWTSecret(ctx context.Context, us *apps
 	key client.ObjectKey) (*corev1.Secret, error) {
 	secret := &corev1.Secret{}
 	err := r.Client.Get(ctx, key, secret)
-	if apierrors.IsNotFound(err) && !conflictReported(us) {
-		created, cerr := r.createJWTSecret(ctx, us)
-		if !apierrors.IsAlreadyExists(cerr) {
-			return created, cerr
-		}
-	}
 	if apierrors.IsNotFound(err) {
+		if !conflictReported(us) {
+			created, err := r.createJWTSecret(ctx, us)
+			if !apierrors.IsAlreadyExists(err) {
+				return created, err
+			}
+		}
 		err = r.APIReader.Get(ctx, key, secret)
 		if apierrors.IsNotFound(err) {
 			return r.createJWTSecret(ctx, us)
