@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
     --noise) NOISE=$2; shift 2 ;;
     --workers) WORKERS=$2; shift 2 ;;
     --keep) KEEP=true; shift ;;
-    *) sed -n '22,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '/^# Usage:/,/^#   --keep/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 for v in N IDLE NOISE; do
@@ -59,6 +59,7 @@ HELM="${HELM:-$ROOT/bin/helm}"
 HEALTH_PORT="${BENCH_HEALTH_PORT:-38081}"
 METRICS_PORT="${BENCH_METRICS_PORT:-38080}"
 PPROF_PORT="${BENCH_PPROF_PORT:-38082}" # the operator's /debug/pprof/, to profile a run
+HZ=$(getconf CLK_TCK) # the unit of the CPU times in /proc/<pid>/stat
 
 log() { printf '[operator-scale] %s\n' "$*" >&2; }
 # shellcheck source=hack/lib/local-operator.sh
@@ -101,24 +102,20 @@ cpu_ticks() {
 # cpu_report prints cpu_<phase>_<component>=<seconds> for the CPU each process
 # used since the snapshot in file $2, for phase $1.
 cpu_report() {
-  local hz
-  hz=$(getconf CLK_TCK)
-  cpu_ticks | awk -v p="$1" -v hz="$hz" 'NR == FNR {t[$1] = $2; next}
+  cpu_ticks | awk -v p="$1" -v hz="$HZ" 'NR == FNR {t[$1] = $2; next}
     {d = $2 - t[$1]; gsub(/-/, "_", $1); printf "cpu_%s_%s=%.1f\n", p, $1, d / hz}' "$2" -
 }
 
 # wait_quiet waits until the cluster processes and the operator together use
 # less than a fifth of a core over 5 s (at most 90 s), so that each phase
-# starts on a quiet machine: installing the CRD, for one, keeps kube-apiserver
-# busy building OpenAPI documents for a while.
+# starts on a quiet machine, not while work from the step before still runs.
 wait_quiet() {
-  local hz a b start=$SECONDS
-  hz=$(getconf CLK_TCK)
+  local a b start=$SECONDS
   while [ $((SECONDS - start)) -lt 90 ]; do
     a=$(cpu_ticks | awk '{s += $2} END {print s + 0}')
     sleep 5
     b=$(cpu_ticks | awk '{s += $2} END {print s + 0}')
-    [ $((b - a)) -lt "$hz" ] && break
+    [ $((b - a)) -lt "$HZ" ] && break
   done
   log "quiet after $((SECONDS - start))s"
 }

@@ -26,10 +26,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -68,12 +70,12 @@ func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
 		}
 		jobToInstance[job.Name] = us
 	}
-	rolled := map[string]bool{}
+	rolled := set{}
 	p := newProgress("Jobs complete", n)
-	err = follow(ctx, c, ns, &batchv1.JobList{}, func(obj client.Object) (bool, error) {
+	err = follow(ctx, c, ns, &batchv1.JobList{}, &batchv1.Job{}, func(obj client.Object) (bool, error) {
 		j := obj.(*batchv1.Job)
 		us := jobToInstance[j.Name]
-		if us == nil || rolled[j.Name] || !complete(j) {
+		if _, done := rolled[j.Name]; us == nil || done || !complete(j) {
 			return false, nil
 		}
 		in := resources.Inputs{Image: image, JWTSecret: resources.JWTSecretRef(us)}
@@ -82,20 +84,20 @@ func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
 				return false, err
 			}
 		}
-		rolled[j.Name] = true
+		rolled.put(j.Name, true)
 		p.report(len(rolled))
 		return len(rolled) == n, nil
 	})
 	if err != nil {
 		return err
 	}
-	available := map[string]bool{}
+	available := set{}
 	p = newProgress("Deployments available", n)
-	return follow(ctx, c, ns, &appsv1.DeploymentList{}, func(obj client.Object) (bool, error) {
+	return follow(ctx, c, ns, &appsv1.DeploymentList{}, &appsv1.Deployment{}, func(obj client.Object) (bool, error) {
 		d := obj.(*appsv1.Deployment)
-		available[d.Name] = isAvailable(d)
-		p.report(countTrue(available))
-		return countTrue(available) == n, nil
+		available.put(d.Name, isAvailable(d))
+		p.report(len(available))
+		return len(available) == n, nil
 	})
 }
 
@@ -141,15 +143,16 @@ func isAvailable(d *appsv1.Deployment) bool {
 	return d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == want && d.Status.UpdatedReplicas == want
 }
 
-// countTrue counts the true values of m.
-func countTrue(m map[string]bool) int {
-	n := 0
-	for _, v := range m {
-		if v {
-			n++
-		}
+// set holds the names of the objects in some state.
+type set map[string]struct{}
+
+// put adds name when in is true and removes it otherwise.
+func (s set) put(name string, in bool) {
+	if in {
+		s[name] = struct{}{}
+	} else {
+		delete(s, name)
 	}
-	return n
 }
 
 // viaOperator creates n UserServices and returns once each is Ready at its
@@ -162,14 +165,14 @@ func viaOperator(ctx context.Context, c client.WithWatch, ns string, n int) erro
 			return fmt.Errorf("creating UserService %d: %w", i, err)
 		}
 	}
-	ready := map[string]bool{}
+	ready := set{}
 	p := newProgress("UserServices Ready", n)
-	err := follow(ctx, c, ns, &appsv1alpha1.UserServiceList{}, func(obj client.Object) (bool, error) {
+	err := follow(ctx, c, ns, &appsv1alpha1.UserServiceList{}, &appsv1alpha1.UserService{}, func(obj client.Object) (bool, error) {
 		us := obj.(*appsv1alpha1.UserService)
 		cond := meta.FindStatusCondition(us.Status.Conditions, "Ready")
-		ready[us.Name] = cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == us.Generation
-		p.report(countTrue(ready))
-		return countTrue(ready) == n, nil
+		ready.put(us.Name, cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == us.Generation)
+		p.report(len(ready))
+		return len(ready) == n, nil
 	})
 	if err != nil {
 		return err
@@ -209,68 +212,31 @@ func missingChildren(ctx context.Context, c client.Client, ns string, n int) (st
 	return "", nil
 }
 
-// follow lists the objects of list's kind in ns and passes each to seen, then
-// watches them from the list's resourceVersion and passes every added or
-// modified object, until seen reports done. A watch that ends is started
-// again from the last resourceVersion, or from a new list once that expired.
-func follow(ctx context.Context, c client.WithWatch, ns string, list client.ObjectList,
+// follow lists and watches the objects of list's kind (items of item's type)
+// in ns with client-go's UntilWithSync, which lists again when the watch
+// cannot resume, and passes every added or modified object to seen until
+// seen reports done.
+func follow(ctx context.Context, c client.WithWatch, ns string, list client.ObjectList, item client.Object,
 	seen func(client.Object) (bool, error)) error {
-	for {
-		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
-			return fmt.Errorf("listing %T: %w", list, err)
-		}
-		items, err := meta.ExtractList(list)
-		if err != nil {
-			return err
-		}
-		for _, item := range items {
-			if done, err := seen(item.(client.Object)); done || err != nil {
-				return err
-			}
-		}
-		done, err := watchFrom(ctx, c, ns, list, list.GetResourceVersion(), seen)
-		if done || err != nil {
-			return err
-		}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			l := list.DeepCopyObject().(client.ObjectList)
+			return l, c.List(ctx, l, client.InNamespace(ns), &client.ListOptions{Raw: &o})
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return c.Watch(ctx, list, client.InNamespace(ns), &client.ListOptions{Raw: &o})
+		},
 	}
-}
-
-// watchFrom watches list's kind in ns from resourceVersion rv, passing added
-// and modified objects to seen. It returns (true, nil) when seen is done, and
-// (false, nil) when the caller must list again because rv expired.
-func watchFrom(ctx context.Context, c client.WithWatch, ns string, list client.ObjectList, rv string,
-	seen func(client.Object) (bool, error)) (bool, error) {
-	for {
-		w, err := c.Watch(ctx, list, client.InNamespace(ns),
-			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true}})
-		if err != nil {
-			return false, fmt.Errorf("watching %T: %w", list, err)
+	_, err := watchtools.UntilWithSync(ctx, lw, item, nil, func(ev watch.Event) (bool, error) {
+		if ev.Type != watch.Added && ev.Type != watch.Modified {
+			return false, nil
 		}
-		for ev := range w.ResultChan() {
-			switch ev.Type {
-			case watch.Added, watch.Modified:
-				obj := ev.Object.(client.Object)
-				rv = obj.GetResourceVersion()
-				if done, err := seen(obj); done || err != nil {
-					w.Stop()
-					return done, err
-				}
-			case watch.Bookmark:
-				rv = ev.Object.(client.Object).GetResourceVersion()
-			case watch.Error:
-				w.Stop()
-				err := apierrors.FromObject(ev.Object)
-				if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-					return false, nil
-				}
-				return false, fmt.Errorf("watching %T: %w", list, err)
-			}
-		}
-		w.Stop()
-		if err := ctx.Err(); err != nil {
-			return false, fmt.Errorf("timed out watching %T: %w", list, err)
-		}
+		return seen(ev.Object.(client.Object))
+	})
+	if err != nil {
+		return fmt.Errorf("following %T: %w", list, err)
 	}
+	return nil
 }
 
 // progress prints "<count> of <n> <what>" to stderr at most once per
