@@ -149,9 +149,7 @@ func TestReadinessFollowsDatabase(t *testing.T) {
 	if r := s.do(t, "GET", "/health", ""); r.status != 200 {
 		t.Fatalf("/health must not depend on the database: %d", r.status)
 	}
-	if r := s.do(t, "GET", "/api/v1/users/1", ""); r.status < 500 {
-		t.Fatalf("a read while the database is down answered %d, want 5xx", r.status)
-	}
+	checkUnavailable(t, s)
 
 	c.Start()
 	s.waitReady(t, http.StatusOK, 15*time.Second)
@@ -171,6 +169,30 @@ func TestReadinessFollowsDatabase(t *testing.T) {
 	})
 	migrateUp(t, c.URL)
 	s.waitReady(t, http.StatusOK, 15*time.Second)
+}
+
+// checkUnavailable checks that every API call answers 503 with
+// Retry-After, never 500, while the database is down.
+func checkUnavailable(t *testing.T, s *service) {
+	t.Helper()
+	cases := []struct{ method, path, body string }{
+		{"GET", "/api/v1/users", ""},
+		{"GET", "/api/v1/users?after=1", ""},
+		{"GET", "/api/v1/users/1", ""},
+		{"POST", "/api/v1/users", `{"name":"Ada","email":"ada@example.com"}`},
+		{"PUT", "/api/v1/users/1", `{"name":"Ada","email":"ada@example.com"}`},
+		{"DELETE", "/api/v1/users/1", ""},
+	}
+	for _, c := range cases {
+		r := s.write(t, c.method, c.path, c.body)
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Errorf("%s %s while the database is down: %d, Retry-After %q, body %s; want 503 with Retry-After",
+				c.method, c.path, r.status, r.header.Get("Retry-After"), r.body)
+		}
+	}
+	if strings.Contains(s.logs.String(), "Failed to handle request") {
+		t.Errorf("an unavailable database was logged as a failure of the service:\n%s", s.logs.String())
+	}
 }
 
 // restoreEmptySchema drops every migrated table, as restoring a backup

@@ -207,19 +207,31 @@ func parseID(raw string) (int64, error) {
 	return id, nil
 }
 
-// fail maps err to a status code and writes {"error": ...}. Only errors
-// that are not the client's fault are logged, with the request id.
+// retryAfter is the Retry-After value, in seconds, of every 503 that an
+// error produces.
+var retryAfter = []string{"1"}
+
+// fail maps err to a status code and writes {"error": ...}. A 503 carries
+// Retry-After. Only errors that are not the client's fault and not the
+// database being away (those are counted in metrics) are logged, with the
+// request id.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := StatusFor(err)
-	if status == http.StatusInternalServerError {
+	switch status {
+	case http.StatusInternalServerError:
 		s.logger.LogAttrs(r.Context(), slog.LevelError, "Failed to handle request",
 			slog.String("route", r.Pattern), slog.String("request_id", w.Header().Get(requestIDHeader)),
 			slog.String("error", err.Error()))
+	case http.StatusServiceUnavailable:
+		w.Header()["Retry-After"] = retryAfter
 	}
 	writeErrorBody(w, status, msg)
 }
 
 // StatusFor maps an error to its HTTP status and client-facing message.
+// It is the only place that does: the store turns driver errors into the
+// domain errors of package users (a database that is away becomes
+// users.ErrUnavailable, hence 503), and anything unknown is a bug (500).
 func StatusFor(err error) (int, string) {
 	var he *Error
 	switch {
@@ -231,6 +243,8 @@ func StatusFor(err error) (int, string) {
 		return http.StatusNotFound, "user not found"
 	case errors.Is(err, users.ErrConflict):
 		return http.StatusConflict, "a user with this email already exists"
+	case errors.Is(err, users.ErrUnavailable):
+		return http.StatusServiceUnavailable, "the database is unavailable or too slow right now; retry later"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "request cancelled or timed out; retry later"
 	}

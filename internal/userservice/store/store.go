@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,6 +26,9 @@ type Store struct {
 	gets    *batcher[int64, users.User]
 	creates *batcher[users.Input, users.User]
 	cancel  context.CancelFunc
+
+	// Calls that failed with users.ErrUnavailable, by cause (for metrics).
+	timeouts, unavailable atomic.Uint64
 }
 
 // Workers sets how many batches of each kind may run at once.
@@ -58,15 +62,37 @@ func (s *Store) Close() {
 	s.cancel()
 }
 
+// Every method below returns an error wrapping users.ErrUnavailable when
+// the database is away for now (see classify).
+
 // GetUser returns user id, sharing a query with concurrent lookups.
 func (s *Store) GetUser(ctx context.Context, id int64) (users.User, error) {
-	return s.gets.do(ctx, id)
+	u, err := s.gets.do(ctx, id)
+	return u, s.check(err)
 }
 
 // CreateUser inserts a user, sharing a statement with concurrent inserts.
 // A duplicate email gives users.ErrConflict, exactly as a lone insert would.
 func (s *Store) CreateUser(ctx context.Context, in users.Input) (users.User, error) {
-	return s.creates.do(ctx, in)
+	u, err := s.creates.do(ctx, in)
+	return u, s.check(err)
+}
+
+// ListUsers returns up to limit users ordered by id, skipping offset.
+func (s *Store) ListUsers(ctx context.Context, limit, offset int64) ([]users.User, error) {
+	list, err := s.Queries.ListUsers(ctx, limit, offset)
+	return list, s.check(err)
+}
+
+// UpdateUser replaces the name and email of user id.
+func (s *Store) UpdateUser(ctx context.Context, id int64, in users.Input) (users.User, error) {
+	u, err := s.Queries.UpdateUser(ctx, id, in)
+	return u, s.check(err)
+}
+
+// DeleteUser deletes user id, or returns users.ErrNotFound.
+func (s *Store) DeleteUser(ctx context.Context, id int64) error {
+	return s.check(s.Queries.DeleteUser(ctx, id))
 }
 
 // runGets resolves a batch of lookups with one query.

@@ -19,6 +19,10 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid means the input failed validation.
 	ErrInvalid = errors.New("invalid input")
+	// ErrUnavailable means the database could not serve the request for
+	// now: it is unreachable or restarting, or the statement was cut off
+	// by its time limit. The same request may succeed later.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // Limits on the fields of a user.
