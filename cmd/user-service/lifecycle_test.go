@@ -35,6 +35,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad level", "LOG_LEVEL", "loud", "LOG_LEVEL must be one of"},
 		{"bad drain", "SHUTDOWN_DRAIN", "soon", "SHUTDOWN_DRAIN must be"},
 		{"bad pool", "DB_MAX_CONNS", "0", "DB_MAX_CONNS must be"},
+		{"bad statement timeout", "DB_STATEMENT_TIMEOUT", "5", "DB_STATEMENT_TIMEOUT must be"},
 		{"min above default max", "DB_MIN_CONNS", "1000", "DB_MIN_CONNS (1000) must not exceed"},
 		{"bad otlp", "OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "OTEL_EXPORTER_OTLP_ENDPOINT must be"},
 	}
@@ -63,7 +64,7 @@ func TestHelpAndCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, envFunc(nil), &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"serve", "migrate up", "migrate status", "SERVER_PORT", "default: 3000", "default: 5s", "default: 20s", "default: info", "AUTH_REQUIRED_FOR_READS"} {
+	for _, want := range []string{"serve", "migrate up", "migrate status", "SERVER_PORT", "default: 3000", "default: 5s", "default: 20s", "default: info", "AUTH_REQUIRED_FOR_READS", "DB_STATEMENT_TIMEOUT"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("--help lacks %q:\n%s", want, out.String())
 		}

@@ -68,7 +68,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		tracer = telemetry.NewQueryTracer()
 		wrap = traceHandler
 	}
-	pool, err := store.NewPool(ctx, cfg.DatabaseURL, store.PoolOptions{MaxConns: cfg.MaxConns, MinConns: cfg.MinConns, Tracer: tracer})
+	pool, err := store.NewPool(ctx, cfg.DatabaseURL, store.PoolOptions{MaxConns: cfg.MaxConns, MinConns: cfg.MinConns, Tracer: tracer,
+		StatementTimeout: cfg.StatementTimeout})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,9 @@ type Config struct {
 	// MaxConns and MinConns size the connection pool; 0 means the pgx default.
 	MaxConns int32
 	MinConns int32
+	// StatementTimeout is PostgreSQL's statement_timeout on the pool's
+	// connections; 0 leaves the server's setting.
+	StatementTimeout time.Duration
 	// ShutdownDrain is how long the server keeps serving after SIGTERM with
 	// /ready answering 503.
 	ShutdownDrain time.Duration
@@ -52,6 +55,7 @@ var Vars = []Var{
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"DB_MAX_CONNS", "max(8, 4*GOMAXPROCS)", "maximum pool connections (1-1000)"},
 	{"DB_MIN_CONNS", "0", "connections kept open when idle (0..DB_MAX_CONNS)"},
+	{"DB_STATEMENT_TIMEOUT", "5s", "PostgreSQL statement_timeout of every request's statement (0: the server's setting); a statement cut off answers 503"},
 	{"SHUTDOWN_DRAIN", "5s", "time /ready answers 503 before the server stops accepting requests"},
 	{"SHUTDOWN_TIMEOUT", "20s", "upper bound for finishing in-flight requests after the drain"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "(unset: tracing off)", "OTLP/HTTP endpoint, e.g. http://otel-collector:4318"},
@@ -81,6 +85,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if err = c.loadPool(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.StatementTimeout, err = PostgresTimeout(getenv, "DB_STATEMENT_TIMEOUT", 5*time.Second); err != nil {
 		return Config{}, err
 	}
 	if c.ShutdownDrain, err = durationVar(getenv, "SHUTDOWN_DRAIN", 5*time.Second); err != nil {
@@ -134,6 +141,28 @@ func durationVar(getenv func(string) string, name string, def time.Duration) (ti
 	d, err := time.ParseDuration(raw)
 	if err != nil || d < 0 {
 		return 0, fmt.Errorf("%s must be a non-negative duration such as 5s or 500ms, got %q", name, raw)
+	}
+	return d, nil
+}
+
+// MaxPostgresTimeout is the longest timeout the service passes to
+// PostgreSQL settings such as statement_timeout.
+const MaxPostgresTimeout = 24 * time.Hour
+
+// PostgresTimeout parses an optional timeout for a PostgreSQL setting
+// counted in milliseconds: 0 (leave the server's setting) or a duration
+// from 1ms to MaxPostgresTimeout; unset gives def.
+func PostgresTimeout(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	raw := strings.TrimSpace(getenv(name))
+	if raw == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err == nil && d == 0 {
+		return 0, nil
+	}
+	if err != nil || d < time.Millisecond || d > MaxPostgresTimeout {
+		return 0, fmt.Errorf("%s must be 0 (keep the server's setting) or a duration from 1ms to 24h such as 5s or 500ms, got %q", name, raw)
 	}
 	return d, nil
 }

@@ -24,7 +24,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Port != 3000 || c.LogLevel != "info" || c.ShutdownDrain != 5*time.Second ||
-		c.ShutdownTimeout != 20*time.Second || c.MaxConns != 0 || c.MinConns != 0 ||
+		c.ShutdownTimeout != 20*time.Second || c.MaxConns != 0 || c.MinConns != 0 || c.StatementTimeout != 5*time.Second ||
 		c.OTLPEndpoint != "" || c.AuthRequiredForReads {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -37,6 +37,7 @@ func TestLoadValues(t *testing.T) {
 	m["LOG_LEVEL"] = "DEBUG"
 	m["DB_MAX_CONNS"] = "12"
 	m["DB_MIN_CONNS"] = "3"
+	m["DB_STATEMENT_TIMEOUT"] = "1500ms"
 	m["SHUTDOWN_DRAIN"] = "250ms"
 	m["SHUTDOWN_TIMEOUT"] = "1m"
 	m["OTEL_EXPORTER_OTLP_ENDPOINT"] = " http://collector:4318 "
@@ -46,7 +47,7 @@ func TestLoadValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{DatabaseURL: m["DATABASE_URL"], JWTSecret: []byte(m["JWT_SECRET"]), Port: 8080, LogLevel: "debug",
-		MaxConns: 12, MinConns: 3, ShutdownDrain: 250 * time.Millisecond, ShutdownTimeout: time.Minute,
+		MaxConns: 12, MinConns: 3, StatementTimeout: 1500 * time.Millisecond, ShutdownDrain: 250 * time.Millisecond, ShutdownTimeout: time.Minute,
 		OTLPEndpoint: "http://collector:4318", AuthRequiredForReads: true}
 	if string(c.JWTSecret) != string(want.JWTSecret) {
 		t.Fatal("JWT secret not read")
@@ -70,6 +71,10 @@ func TestLoadErrors(t *testing.T) {
 		{"LOG_LEVEL", "trace", "LOG_LEVEL must be one of debug, info, warn or error"},
 		{"DB_MAX_CONNS", "-1", "DB_MAX_CONNS"},
 		{"DB_MIN_CONNS", "x", "DB_MIN_CONNS"},
+		{"DB_STATEMENT_TIMEOUT", "5", "DB_STATEMENT_TIMEOUT must be 0 (keep the server's setting) or a duration from 1ms to 24h"},
+		{"DB_STATEMENT_TIMEOUT", "-1s", "DB_STATEMENT_TIMEOUT must be"},
+		{"DB_STATEMENT_TIMEOUT", "500us", "DB_STATEMENT_TIMEOUT must be"},
+		{"DB_STATEMENT_TIMEOUT", "25h", "DB_STATEMENT_TIMEOUT must be"},
 		{"SHUTDOWN_DRAIN", "-1s", "SHUTDOWN_DRAIN must be a non-negative duration"},
 		{"SHUTDOWN_TIMEOUT", "20", "SHUTDOWN_TIMEOUT must be a non-negative duration"},
 		{"AUTH_REQUIRED_FOR_READS", "yes please", "AUTH_REQUIRED_FOR_READS must be true or false"},
@@ -83,6 +88,13 @@ func TestLoadErrors(t *testing.T) {
 		}
 		if err != nil && c.key == "JWT_SECRET" && c.value != "" && strings.Contains(err.Error(), c.value) {
 			t.Errorf("the JWT secret leaked into the error: %v", err)
+		}
+	}
+	for _, off := range []string{"0", "0s"} {
+		m := base()
+		m["DB_STATEMENT_TIMEOUT"] = off
+		if c, err := Load(env(m)); err != nil || c.StatementTimeout != 0 {
+			t.Errorf("DB_STATEMENT_TIMEOUT=%s: %v %v, want 0 (the server's setting)", off, c.StatementTimeout, err)
 		}
 	}
 	m := base()

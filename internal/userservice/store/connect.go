@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +16,11 @@ import (
 type PoolOptions struct {
 	MaxConns, MinConns int32
 	Tracer             pgx.QueryTracer
+	// StatementTimeout and LockTimeout become PostgreSQL's
+	// statement_timeout and lock_timeout on every connection, sent once
+	// when it opens (so they cost nothing per query); 0 keeps the server's
+	// settings.
+	StatementTimeout, LockTimeout time.Duration
 }
 
 // NewPool parses databaseURL and builds a pool without connecting yet.
@@ -35,11 +41,21 @@ func NewPool(ctx context.Context, databaseURL string, o PoolOptions) (*pgxpool.P
 	cfg.MinConns = o.MinConns
 	cfg.ConnConfig.Tracer = o.Tracer
 	cfg.ConnConfig.RuntimeParams["application_name"] = "user-service"
+	setTimeout(cfg.ConnConfig, "statement_timeout", o.StatementTimeout)
+	setTimeout(cfg.ConnConfig, "lock_timeout", o.LockTimeout)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating connection pool: %w", err)
 	}
 	return pool, nil
+}
+
+// setTimeout sets a PostgreSQL timeout parameter, in milliseconds, for the
+// connections of cfg; 0 leaves it unset.
+func setTimeout(cfg *pgx.ConnConfig, param string, d time.Duration) {
+	if d > 0 {
+		cfg.RuntimeParams[param] = strconv.FormatInt(d.Milliseconds(), 10)
+	}
 }
 
 // Backoff bounds the retries of WaitForDatabase.

@@ -6,6 +6,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/userservice-dev/userservice-operator/internal/userservice/pgtest"
 )
 
 // TestNewPoolRejectsMinAboveDefaultMax checks that DB_MIN_CONNS above the
@@ -25,4 +28,22 @@ func TestNewPoolRejectsMinAboveDefaultMax(t *testing.T) {
 		t.Fatalf("DB_MIN_CONNS within the default maximum: %v", err)
 	}
 	pool.Close()
+}
+
+// TestPoolSetsTimeouts checks that the statement and lock timeouts reach
+// PostgreSQL as settings of every connection.
+func TestPoolSetsTimeouts(t *testing.T) {
+	ctx := context.Background()
+	pool, err := NewPool(ctx, pgtest.NewDatabase(t), PoolOptions{StatementTimeout: 1500 * time.Millisecond, LockTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var statement, lock string
+	if err := pool.QueryRow(ctx, "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')").Scan(&statement, &lock); err != nil {
+		t.Fatal(err)
+	}
+	if statement != "1500ms" || lock != "2s" {
+		t.Fatalf("statement_timeout %s and lock_timeout %s, want 1500ms and 2s", statement, lock)
+	}
 }
