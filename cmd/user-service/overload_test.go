@@ -173,3 +173,35 @@ func TestStatementTimeout(t *testing.T) {
 		t.Fatalf("/ready answered %d while statements time out on a lock, want 200", r.status)
 	}
 }
+
+// TestReadyWhilePoolIsSaturated fills the request pool with statements
+// blocked on a table lock (as behind a migration rewriting the table),
+// with more requests queued for a connection. /ready must keep answering
+// 200, since the database is reachable, and the saturation must show in
+// /metrics instead.
+func TestReadyWhilePoolIsSaturated(t *testing.T) {
+	db := newMigratedDB(t)
+	s := startService(t, db, map[string]string{"DB_MAX_CONNS": "2", "DB_STATEMENT_TIMEOUT": "0"})
+	s.waitReady(t, http.StatusOK, 10*time.Second)
+	lock := lockTable(t, db, "users")
+	const requests = 6
+	statuses := backgroundRequests(s, requests, "GET", "/api/v1/users?limit=1", "")
+	waitFor(t, "both pool connections to wait for the lock", func() bool { return waitingForLocks(t, db) == 2 })
+	if got := s.metric(t, "db_pool_acquired_connections"); got != 2 {
+		t.Fatalf("db_pool_acquired_connections = %v, want 2 (the whole pool)", got)
+	}
+	for i := range 3 {
+		if r := s.do(t, "GET", "/ready", ""); r.status != http.StatusOK {
+			t.Fatalf("/ready #%d answered %d %s while the pool was busy but the database up, want 200", i, r.status, r.body)
+		}
+	}
+	lock.release()
+	for range requests {
+		if status := <-statuses; status != http.StatusOK {
+			t.Fatalf("a request queued behind the lock got %d, want 200", status)
+		}
+	}
+	if got := s.metric(t, "db_pool_empty_acquire_wait_seconds_total"); got <= 0 {
+		t.Fatalf("db_pool_empty_acquire_wait_seconds_total = %v, want the time requests waited for a connection", got)
+	}
+}

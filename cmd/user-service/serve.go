@@ -82,8 +82,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	defer st.Close()
 	metrics := api.NewMetrics(telemetry.NewPoolCollector(pool), st.Collector())
 	go telemetry.ReleaseMemoryWhenIdle(ctx, metrics.Handled, idleMemoryInterval)
-	ready := api.NewReadiness(pool.Ping, func(ctx context.Context) (int64, error) { return migrations.Version(ctx, pool) },
-		migrations.RequiredVersion, logger)
+	probe := store.NewProbe(pool)
+	defer probe.Close()
+	ready := api.NewReadiness(probe.Ping, schemaVersion(probe), migrations.RequiredVersion, logger)
 	handler := api.NewHandler(api.Options{
 		Store: st, Verifier: auth.NewVerifier(cfg.JWTSecret), Readiness: ready,
 		Metrics: metrics, Logger: logger,
@@ -91,6 +92,18 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	})
 	go startupChecks(ctx, pool, ready, logger)
 	return serveUntilDone(ctx, ln, handler, ready, cfg, logger)
+}
+
+// schemaVersion returns a function that reads the schema version through
+// probe, like its pings, so that readiness never waits for the pool.
+func schemaVersion(probe *store.Probe) func(context.Context) (int64, error) {
+	return func(ctx context.Context) (v int64, err error) {
+		err = probe.Do(ctx, func(c *pgx.Conn) error {
+			v, err = migrations.Version(ctx, c)
+			return err
+		})
+		return v, err
+	}
 }
 
 // accessLogWriter returns w when access lines (level info) are wanted at

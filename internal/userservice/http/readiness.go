@@ -8,7 +8,9 @@ import (
 	"time"
 )
 
-// PingTimeout bounds the database ping behind /ready.
+// PingTimeout bounds each check behind /ready: the ping, and reading the
+// schema version. The checks run on a connection of their own (see
+// store.Probe), so a pool busy with slow requests does not delay them.
 const PingTimeout = time.Second
 
 // SchemaRecheckInterval is how long a schema version found good is trusted

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -103,11 +104,17 @@ func Status(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
 	return nil
 }
 
+// Querier runs a query that returns one row: *pgxpool.Pool, *pgx.Conn and
+// pgx.Tx all are.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // Version returns the database's current schema version, 0 when no
 // migration has run yet.
-func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+func Version(ctx context.Context, db Querier) (int64, error) {
 	var exists bool
-	err := pool.QueryRow(ctx, "SELECT to_regclass('goose_db_version') IS NOT NULL").Scan(&exists)
+	err := db.QueryRow(ctx, "SELECT to_regclass('goose_db_version') IS NOT NULL").Scan(&exists)
 	if err != nil {
 		return 0, fmt.Errorf("checking for the goose_db_version table: %w", err)
 	}
@@ -115,7 +122,7 @@ func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 		return 0, nil
 	}
 	var v int64
-	err = pool.QueryRow(ctx,
+	err = db.QueryRow(ctx,
 		"SELECT COALESCE(max(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("reading schema version from goose_db_version: %w", err)

@@ -47,6 +47,7 @@ type poolCollector struct {
 	pool                                              *pgxpool.Pool
 	total, idle, acquired, constructing, max          *prometheus.Desc
 	acquires, emptyAcquires, canceledAcquires, waitNS *prometheus.Desc
+	emptyWait                                         *prometheus.Desc
 }
 
 // NewPoolCollector returns a Prometheus collector for pool's statistics.
@@ -64,14 +65,16 @@ func NewPoolCollector(pool *pgxpool.Pool) prometheus.Collector {
 		acquires:         d("acquires_total", "Successful connection acquisitions."),
 		emptyAcquires:    d("empty_acquires_total", "Acquisitions that had to wait for a connection."),
 		canceledAcquires: d("canceled_acquires_total", "Acquisitions cancelled by their context."),
-		waitNS:           d("acquire_wait_seconds_total", "Time spent waiting for connections."),
+		waitNS:           d("acquire_wait_seconds_total", "Time spent acquiring connections, including opening new ones."),
+		emptyWait: d("empty_acquire_wait_seconds_total",
+			"Time requests spent waiting because no connection was idle: its rate is how many requests queue for the pool on average."),
 	}
 }
 
 // Describe sends the collector's descriptors.
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.total, c.idle, c.acquired, c.constructing, c.max,
-		c.acquires, c.emptyAcquires, c.canceledAcquires, c.waitNS} {
+		c.acquires, c.emptyAcquires, c.canceledAcquires, c.waitNS, c.emptyWait} {
 		ch <- d
 	}
 }
@@ -92,4 +95,5 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	n(c.emptyAcquires, float64(s.EmptyAcquireCount()))
 	n(c.canceledAcquires, float64(s.CanceledAcquireCount()))
 	n(c.waitNS, s.AcquireDuration().Seconds())
+	n(c.emptyWait, s.EmptyAcquireWaitTime().Seconds())
 }
