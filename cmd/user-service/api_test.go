@@ -207,7 +207,7 @@ func TestPagination(t *testing.T) {
 	if last := get("?page=11&limit=10"); len(last.Users) != 5 {
 		t.Fatalf("last page has %d users, want 5", len(last.Users))
 	}
-	if past := get("?page=1000"); past.Users == nil || len(past.Users) != 0 {
+	if past := get("?page=500"); past.Users == nil || len(past.Users) != 0 {
 		t.Fatalf("a page past the end must be an empty list, got %+v", past.Users)
 	}
 }

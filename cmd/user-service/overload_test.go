@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -203,5 +204,74 @@ func TestReadyWhilePoolIsSaturated(t *testing.T) {
 	}
 	if got := s.metric(t, "db_pool_empty_acquire_wait_seconds_total"); got <= 0 {
 		t.Fatalf("db_pool_empty_acquire_wait_seconds_total = %v, want the time requests waited for a connection", got)
+	}
+}
+
+// TestDeepPagesAreRefusedAndCursorsWalk checks that a page beyond
+// page*limit = 10,000 is refused with a 400 that points to the cursor,
+// and that following next_after walks every user once, in id order.
+func TestDeepPagesAreRefusedAndCursorsWalk(t *testing.T) {
+	s := startService(t, newMigratedDB(t), nil)
+	for i := range 25 {
+		body := fmt.Sprintf(`{"name":"user %d","email":"u%d@example.com"}`, i, i)
+		if r := s.write(t, "POST", "/api/v1/users", body); r.status != 201 {
+			t.Fatalf("seeding: %d %s", r.status, r.body)
+		}
+	}
+	for _, q := range []string{"?page=2147483648&limit=100", "?page=101&limit=100", "?page=10001", "?page=501"} {
+		r := s.do(t, "GET", "/api/v1/users"+q, "")
+		if r.status != http.StatusBadRequest || !strings.Contains(r.errorMessage(t), "after") {
+			t.Fatalf("GET %s: %d %s, want 400 pointing to the after cursor", q, r.status, r.body)
+		}
+	}
+	if r := s.do(t, "GET", "/api/v1/users?page=100&limit=100", ""); r.status != http.StatusOK {
+		t.Fatalf("page 100 of 100 (the last one allowed): %d %s", r.status, r.body)
+	}
+	for _, q := range []string{"?after=x", "?after=-1", "?after=1&page=2"} {
+		if r := s.do(t, "GET", "/api/v1/users"+q, ""); r.status != http.StatusBadRequest {
+			t.Fatalf("GET %s: %d %s, want 400", q, r.status, r.body)
+		}
+	}
+	type page struct {
+		Users     []user `json:"users"`
+		Limit     int    `json:"limit"`
+		NextAfter *int64 `json:"next_after"`
+	}
+	get := func(q string) page {
+		r := s.do(t, "GET", "/api/v1/users"+q, "")
+		if r.status != 200 {
+			t.Fatalf("GET %s: %d %s", q, r.status, r.body)
+		}
+		var p page
+		r.json(t, &p)
+		return p
+	}
+	if p := get("?page=3&limit=10"); len(p.Users) != 5 || p.NextAfter != nil {
+		t.Fatalf("last numbered page: %d users, next_after %v; want 5 and none", len(p.Users), p.NextAfter)
+	}
+	var walked []int64
+	p := get("?limit=10")
+	for pages := 1; ; pages++ {
+		for _, u := range p.Users {
+			walked = append(walked, u.ID)
+		}
+		if p.NextAfter == nil {
+			break
+		}
+		if *p.NextAfter != walked[len(walked)-1] || pages > 3 {
+			t.Fatalf("page %d: next_after %d, last id %d", pages, *p.NextAfter, walked[len(walked)-1])
+		}
+		p = get(fmt.Sprintf("?after=%d&limit=10", *p.NextAfter))
+	}
+	if len(walked) != 25 {
+		t.Fatalf("the cursor walk returned %d users, want 25", len(walked))
+	}
+	for i := 1; i < len(walked); i++ {
+		if walked[i-1] >= walked[i] {
+			t.Fatalf("the cursor walk is not in id order at %d: %v", i, walked)
+		}
+	}
+	if p := get(fmt.Sprintf("?after=%d", walked[len(walked)-1])); len(p.Users) != 0 || p.Users == nil {
+		t.Fatalf("after the last id: %+v, want an empty list", p.Users)
 	}
 }

@@ -105,25 +105,32 @@ func FuzzAppendString(f *testing.F) {
 }
 
 // FuzzParsePage checks that pagination parameters are either rejected
-// with 400 or produce bounds the database can use.
+// with 400 or produce bounds the database can use cheaply.
 func FuzzParsePage(f *testing.F) {
-	for _, s := range [][2]string{{"", ""}, {"1", "20"}, {"0", "1"}, {"2", "1000"}, {"-1", "x"}, {"9223372036854775807", "100"}, {"2147483648", "100"}} {
-		f.Add(s[0], s[1])
+	for _, s := range [][3]string{{"", "", ""}, {"1", "20", ""}, {"0", "1", ""}, {"2", "1000", ""}, {"-1", "x", ""},
+		{"9223372036854775807", "100", ""}, {"2147483648", "100", ""}, {"100", "100", ""}, {"", "10", "42"}, {"2", "", "1"}, {"", "", "-1"}} {
+		f.Add(s[0], s[1], s[2])
 	}
-	f.Fuzz(func(t *testing.T, page, limit string) {
-		p, l, err := ParsePage(page, limit)
+	f.Fuzz(func(t *testing.T, page, limit, after string) {
+		p, err := ParsePage(page, limit, after)
 		if err != nil {
 			var he *Error
 			if !errors.As(err, &he) || he.Status != http.StatusBadRequest {
-				t.Fatalf("ParsePage(%q, %q) error %v, want a 400", page, limit, err)
+				t.Fatalf("ParsePage(%q, %q, %q) error %v, want a 400", page, limit, after, err)
 			}
 			return
 		}
-		if p < 1 || l < 1 || l > MaxLimit || p > maxPage {
-			t.Fatalf("ParsePage(%q, %q) = %d, %d", page, limit, p, l)
+		if p.Limit < 1 || p.Limit > MaxLimit {
+			t.Fatalf("ParsePage(%q, %q, %q): limit %d", page, limit, after, p.Limit)
 		}
-		if off := (p - 1) * l; off < 0 {
-			t.Fatalf("offset overflow: %d", off)
+		if p.Keyset {
+			if p.After < 0 || page != "" {
+				t.Fatalf("ParsePage(%q, %q, %q) = %+v", page, limit, after, p)
+			}
+			return
+		}
+		if p.Number < 1 || p.Number*p.Limit > MaxPageDepth {
+			t.Fatalf("ParsePage(%q, %q, %q) = %+v: beyond page*limit = %d", page, limit, after, p, MaxPageDepth)
 		}
 	})
 }

@@ -19,6 +19,7 @@ import (
 type Store interface {
 	GetUser(ctx context.Context, id int64) (users.User, error)
 	ListUsers(ctx context.Context, limit, offset int64) ([]users.User, error)
+	ListUsersAfter(ctx context.Context, after, limit int64) ([]users.User, error)
 	CreateUser(ctx context.Context, in users.Input) (users.User, error)
 	UpdateUser(ctx context.Context, id int64, in users.Input) (users.User, error)
 	DeleteUser(ctx context.Context, id int64) error
@@ -43,7 +44,10 @@ type Options struct {
 const (
 	DefaultLimit = 20
 	MaxLimit     = 100
-	maxPage      = 1 << 31
+	// MaxPageDepth bounds page*limit: a numbered page costs PostgreSQL a
+	// scan of every row before it, so deeper reads must use the after
+	// cursor, which costs the same at any depth.
+	MaxPageDepth = 10000
 )
 
 // server holds the handlers' dependencies.
@@ -85,19 +89,31 @@ func health(w http.ResponseWriter, _ *http.Request) {
 	writeBody(w, http.StatusOK, []byte(`{"status":"ok"}`))
 }
 
-// listUsers serves GET /api/v1/users?page=&limit=.
+// listUsers serves GET /api/v1/users?page=&limit= and
+// GET /api/v1/users?after=&limit=. It reads one row more than the page
+// holds, to tell whether next_after (the cursor of the next page) is due.
 func (s *server) listUsers(w http.ResponseWriter, r *http.Request) {
-	page, limit, err := ParsePage(r.URL.Query().Get("page"), r.URL.Query().Get("limit"))
+	q := r.URL.Query()
+	p, err := ParsePage(q.Get("page"), q.Get("limit"), q.Get("after"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	list, err := s.store.ListUsers(r.Context(), limit, (page-1)*limit)
+	var list []users.User
+	if p.Keyset {
+		list, err = s.store.ListUsersAfter(r.Context(), p.After, p.Limit+1)
+	} else {
+		list, err = s.store.ListUsers(r.Context(), p.Limit+1, (p.Number-1)*p.Limit)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	b := make([]byte, 0, 64+len(list)*64)
+	more := int64(len(list)) > p.Limit
+	if more {
+		list = list[:p.Limit]
+	}
+	b := make([]byte, 0, 96+len(list)*64)
 	b = append(b, `{"users":[`...)
 	for i, u := range list {
 		if i > 0 {
@@ -105,32 +121,69 @@ func (s *server) listUsers(w http.ResponseWriter, r *http.Request) {
 		}
 		b = appendUser(b, u)
 	}
-	b = append(b, `],"page":`...)
-	b = strconv.AppendInt(b, page, 10)
+	b = append(b, ']')
+	if p.Keyset {
+		b = append(b, `,"after":`...)
+		b = strconv.AppendInt(b, p.After, 10)
+	} else {
+		b = append(b, `,"page":`...)
+		b = strconv.AppendInt(b, p.Number, 10)
+	}
 	b = append(b, `,"limit":`...)
-	b = strconv.AppendInt(b, limit, 10)
+	b = strconv.AppendInt(b, p.Limit, 10)
+	if more {
+		b = append(b, `,"next_after":`...)
+		b = strconv.AppendInt(b, list[len(list)-1].ID, 10)
+	}
 	b = append(b, '}')
 	writeBody(w, http.StatusOK, b)
 }
 
-// ParsePage validates the page and limit query parameters. page defaults to
-// 1; limit defaults to DefaultLimit and is capped at MaxLimit.
-func ParsePage(pageRaw, limitRaw string) (page, limit int64, err error) {
-	page, limit = 1, DefaultLimit
-	if pageRaw != "" {
-		page, err = strconv.ParseInt(pageRaw, 10, 64)
-		if err != nil || page < 1 || page > maxPage {
-			return 0, 0, errorf(http.StatusBadRequest, "query parameter page must be an integer from 1 to %d, got %q", maxPage, pageRaw)
-		}
-	}
+// Page is a validated list request: a numbered page, or (Keyset) the
+// users whose id is greater than After.
+type Page struct {
+	Number int64
+	After  int64
+	Keyset bool
+	Limit  int64
+}
+
+// ParsePage validates the page, limit and after query parameters. page
+// defaults to 1; limit defaults to DefaultLimit and is capped at MaxLimit;
+// page*limit may not exceed MaxPageDepth; after excludes page.
+func ParsePage(pageRaw, limitRaw, afterRaw string) (Page, error) {
+	p := Page{Number: 1, Limit: DefaultLimit}
+	var err error
 	if limitRaw != "" {
-		limit, err = strconv.ParseInt(limitRaw, 10, 64)
-		if err != nil || limit < 1 {
-			return 0, 0, errorf(http.StatusBadRequest, "query parameter limit must be a positive integer (at most %d is used), got %q", MaxLimit, limitRaw)
+		p.Limit, err = strconv.ParseInt(limitRaw, 10, 64)
+		if err != nil || p.Limit < 1 {
+			return Page{}, errorf(http.StatusBadRequest, "query parameter limit must be a positive integer (at most %d is used), got %q", MaxLimit, limitRaw)
 		}
-		limit = min(limit, MaxLimit)
+		p.Limit = min(p.Limit, MaxLimit)
 	}
-	return page, limit, nil
+	if afterRaw != "" {
+		if pageRaw != "" {
+			return Page{}, errorf(http.StatusBadRequest, "use either page or after, not both")
+		}
+		p.After, err = strconv.ParseInt(afterRaw, 10, 64)
+		if err != nil || p.After < 0 {
+			return Page{}, errorf(http.StatusBadRequest, "query parameter after must be a user id (an integer, 0 or more), got %q", afterRaw)
+		}
+		p.Number, p.Keyset = 0, true
+		return p, nil
+	}
+	if pageRaw != "" {
+		p.Number, err = strconv.ParseInt(pageRaw, 10, 64)
+		if err != nil || p.Number < 1 {
+			return Page{}, errorf(http.StatusBadRequest, "query parameter page must be a positive integer, got %q", pageRaw)
+		}
+	}
+	if p.Number > MaxPageDepth/p.Limit {
+		return Page{}, errorf(http.StatusBadRequest,
+			"page*limit must be at most %d (got page %d, limit %d): to read further, pass after=<the last id you have> instead of page, and follow next_after",
+			MaxPageDepth, p.Number, p.Limit)
+	}
+	return p, nil
 }
 
 // getUser serves GET /api/v1/users/{id}.

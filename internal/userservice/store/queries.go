@@ -35,10 +35,13 @@ func New(db DBTX) *Queries {
 
 // SQL text of every statement.
 const (
-	getUserSQL    = `SELECT id, name, email FROM users WHERE id = $1`
-	getUsersSQL   = `SELECT id, name, email FROM users WHERE id = ANY($1::bigint[])`
-	listUsersSQL  = `SELECT id, name, email FROM users ORDER BY id LIMIT $1 OFFSET $2`
-	createUserSQL = `INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id, name, email`
+	getUserSQL   = `SELECT id, name, email FROM users WHERE id = $1`
+	getUsersSQL  = `SELECT id, name, email FROM users WHERE id = ANY($1::bigint[])`
+	listUsersSQL = `SELECT id, name, email FROM users ORDER BY id LIMIT $1 OFFSET $2`
+	// The primary key's index finds the first id after $1 directly, so a
+	// page costs the same at any depth.
+	listUsersAfterSQL = `SELECT id, name, email FROM users WHERE id > $1 ORDER BY id LIMIT $2`
+	createUserSQL     = `INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id, name, email`
 	// Rows are inserted in lower(email) order so that concurrent batches
 	// take their unique-index locks in one global order and cannot
 	// deadlock on each other's emails.
@@ -79,6 +82,16 @@ func (q *Queries) ListUsers(ctx context.Context, limit, offset int64) ([]users.U
 	rows, err := q.db.Query(ctx, listUsersSQL, limit, offset)
 	if err != nil {
 		return nil, fmt.Errorf("listing users (limit %d, offset %d): %w", limit, offset, err)
+	}
+	return scanUsers(rows, int(limit))
+}
+
+// ListUsersAfter returns up to limit users whose id is greater than
+// after, ordered by id.
+func (q *Queries) ListUsersAfter(ctx context.Context, after, limit int64) ([]users.User, error) {
+	rows, err := q.db.Query(ctx, listUsersAfterSQL, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing users (after id %d, limit %d): %w", after, limit, err)
 	}
 	return scanUsers(rows, int(limit))
 }

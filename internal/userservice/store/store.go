@@ -84,6 +84,13 @@ func (s *Store) ListUsers(ctx context.Context, limit, offset int64) ([]users.Use
 	return list, s.check(err)
 }
 
+// ListUsersAfter returns up to limit users whose id is greater than
+// after, ordered by id.
+func (s *Store) ListUsersAfter(ctx context.Context, after, limit int64) ([]users.User, error) {
+	list, err := s.Queries.ListUsersAfter(ctx, after, limit)
+	return list, s.check(err)
+}
+
 // UpdateUser replaces the name and email of user id.
 func (s *Store) UpdateUser(ctx context.Context, id int64, in users.Input) (users.User, error) {
 	u, err := s.Queries.UpdateUser(ctx, id, in)
