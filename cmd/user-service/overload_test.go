@@ -275,3 +275,36 @@ func TestDeepPagesAreRefusedAndCursorsWalk(t *testing.T) {
 		t.Fatalf("after the last id: %+v, want an empty list", p.Users)
 	}
 }
+
+// TestShutdownIsBoundedWithABlockedRequest sends SIGTERM (cancels run)
+// while a request waits for a table lock that is never released: run must
+// return once SHUTDOWN_TIMEOUT has passed, close the pool anyway and flush
+// its log, instead of waiting for the request.
+func TestShutdownIsBoundedWithABlockedRequest(t *testing.T) {
+	db := newMigratedDB(t)
+	s := startService(t, db, map[string]string{"SHUTDOWN_TIMEOUT": "1s", "DB_STATEMENT_TIMEOUT": "0"})
+	s.waitReady(t, http.StatusOK, 10*time.Second)
+	lockTable(t, db, "users")
+	statuses := backgroundRequests(s, 1, "GET", "/api/v1/users", "")
+	waitFor(t, "the request to wait for the lock", func() bool { return waitingForLocks(t, db) == 1 })
+	start := time.Now()
+	s.cancel() // what SIGTERM does
+	s.cancel = nil
+	var err error
+	select {
+	case err = <-s.done:
+	case <-time.After(30 * time.Second): // a hang guard, not a speed check
+		t.Fatalf("run did not return within 30s of SIGTERM with a request blocked on a lock\n%s", s.logs.String())
+	}
+	t.Logf("run returned %s after SIGTERM (SHUTDOWN_DRAIN 0s, SHUTDOWN_TIMEOUT 1s): %v", time.Since(start).Round(time.Millisecond), err)
+	if err == nil || !strings.Contains(err.Error(), "SHUTDOWN_TIMEOUT") {
+		t.Fatalf("run returned %v, want an error saying requests were cut off after SHUTDOWN_TIMEOUT", err)
+	}
+	if status := <-statuses; status == http.StatusOK {
+		t.Fatalf("the blocked request got 200 although its table stayed locked")
+	}
+	if logs := s.logs.String(); !strings.Contains(logs, "Closed HTTP server forcibly") {
+		t.Fatalf("the log lacks the forced close (was it flushed?):\n%s", logs)
+	}
+	waitFor(t, "the blocked statement to be cancelled", func() bool { return waitingForLocks(t, db) == 0 })
+}

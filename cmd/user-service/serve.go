@@ -33,6 +33,13 @@ const logFlushInterval = 100 * time.Millisecond
 // returns freed memory to the operating system.
 const idleMemoryInterval = 5 * time.Second
 
+// exitStepTimeout bounds each step that may wait at exit once the HTTP
+// server has stopped: closing the readiness connection, closing the pool
+// and flushing spans. The steps run one after another, so with the log
+// flush they fit in the 1 s that the process may take beyond
+// SHUTDOWN_DRAIN + SHUTDOWN_TIMEOUT.
+const exitStepTimeout = 250 * time.Millisecond
+
 // Server timeouts.
 const (
 	readHeaderTimeout = 5 * time.Second
@@ -64,7 +71,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		if err != nil {
 			return err
 		}
-		defer shutdown(context.WithoutCancel(ctx))
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), exitStepTimeout)
+			defer cancel()
+			_ = shutdown(sctx)
+		}()
 		tracer = telemetry.NewQueryTracer()
 		wrap = traceHandler
 	}
@@ -73,7 +84,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer closeWithin(exitStepTimeout, pool.Close, logger)
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {
 		return fmt.Errorf("listening on SERVER_PORT %d: %w", cfg.Port, err)
@@ -83,7 +94,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	metrics := api.NewMetrics(telemetry.NewPoolCollector(pool), st.Collector())
 	go telemetry.ReleaseMemoryWhenIdle(ctx, metrics.Handled, idleMemoryInterval)
 	probe := store.NewProbe(pool)
-	defer probe.Close()
+	defer closeWithin(exitStepTimeout, probe.Close, logger)
 	ready := api.NewReadiness(probe.Ping, schemaVersion(probe), migrations.RequiredVersion, logger)
 	handler := api.NewHandler(api.Options{
 		Store: st, Verifier: auth.NewVerifier(cfg.JWTSecret), Readiness: ready,
@@ -163,11 +174,32 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, ready 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutting down HTTP server within SHUTDOWN_TIMEOUT %s: %w", cfg.ShutdownTimeout, err)
+		// Closing the connections cancels the requests' contexts, which
+		// cancels their statements and gives their connections back.
+		_ = srv.Close()
+		logger.Warn("Closed HTTP server forcibly: requests were still running after SHUTDOWN_TIMEOUT",
+			"shutdown_timeout", cfg.ShutdownTimeout.String())
+		return fmt.Errorf("requests still running after SHUTDOWN_TIMEOUT %s were cut off: %w", cfg.ShutdownTimeout, err)
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving HTTP: %w", err)
 	}
 	logger.Info("Stopped HTTP server")
 	return nil
+}
+
+// closeWithin runs closeFn, waiting for it at most d: a connection still
+// held by a request that was cut off must not keep the process alive, and
+// it closes with the process anyway.
+func closeWithin(d time.Duration, closeFn func(), logger *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		closeFn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		logger.Warn("Gave up waiting for database connections still in use; exiting anyway", "waited", d.String())
+	}
 }
