@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -66,9 +67,7 @@ func (b *batcher[K, V]) do(ctx context.Context, key K) (V, error) {
 			b.calls.Put(c)
 			return v, err
 		case b.slots <- struct{}{}:
-			ran := b.runQueued()
-			<-b.slots
-			if ran == 0 {
+			if b.runWithSlot() == 0 {
 				// The queue was empty, so another runner holds c: wait
 				// for it instead of spinning on the slots.
 				return b.wait(ctx, c)
@@ -95,6 +94,13 @@ func (b *batcher[K, V]) wait(ctx context.Context, c *call[K, V]) (V, error) {
 	}
 }
 
+// runWithSlot runs the queued calls while holding the runner slot taken
+// by the caller, and gives the slot back even if the batch panics.
+func (b *batcher[K, V]) runWithSlot() int {
+	defer func() { <-b.slots }()
+	return b.runQueued()
+}
+
 // runQueued takes every call queued right now (up to max), runs them as
 // one batch and returns how many it took.
 func (b *batcher[K, V]) runQueued() int {
@@ -119,8 +125,12 @@ drain:
 	return n
 }
 
+// errBatchPanicked is the result of every call of a batch that panicked;
+// the panic itself goes on up the runner's goroutine.
+var errBatchPanicked = errors.New("the batched statement this call shared panicked")
+
 // runLive drops calls whose caller has gone away, runs the rest, and wakes
-// every caller.
+// every caller, even when run panics.
 func (b *batcher[K, V]) runLive(batch []*call[K, V]) {
 	n := 0
 	for _, c := range batch {
@@ -141,11 +151,18 @@ func (b *batcher[K, V]) runLive(batch []*call[K, V]) {
 	runCtx, release := callersContext(b.ctx, live)
 	// The batch's database span becomes a child of the first caller's span.
 	runCtx = trace.ContextWithSpanContext(runCtx, trace.SpanContextFromContext(live[0].ctx))
+	finished := false
+	defer func() {
+		release()
+		for _, c := range live {
+			if !finished {
+				c.err = errBatchPanicked
+			}
+			c.done <- struct{}{}
+		}
+	}()
 	b.run(runCtx, live)
-	release()
-	for _, c := range live {
-		c.done <- struct{}{}
-	}
+	finished = true
 }
 
 // callersContext returns a context derived from ctx that is cancelled as

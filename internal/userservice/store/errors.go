@@ -79,6 +79,16 @@ func classifySQLState(code string) failure {
 	return otherFailure
 }
 
+// rowError reports whether err is PostgreSQL refusing a statement for the
+// data of one of its rows (SQLSTATE class 22, data exception, or 23,
+// integrity constraint violation). Such a statement did not commit, so
+// running its rows one by one is safe. Any other failure, a lost
+// connection above all, may come after the commit.
+func rowError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
+}
+
 // check wraps err with users.ErrUnavailable when classify says the
 // database is away for now, counting it; other errors pass unchanged.
 func (s *Store) check(err error) error {

@@ -69,3 +69,24 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// TestRowError checks which failed batch inserts may be retried row by
+// row: only those PostgreSQL refused for a row's data, which never commit.
+func TestRowError(t *testing.T) {
+	pg := func(code string) error { return fmt.Errorf("inserting 3 users: %w", &pgconn.PgError{Code: code}) }
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{pg("23514"), true},  // check_violation
+		{pg("22001"), true},  // string_data_right_truncation
+		{pg("57P01"), false}, // admin_shutdown: the commit may have happened
+		{pg("57014"), false}, // statement_timeout: retrying would only pile up
+		{fmt.Errorf("reading user rows: %w", io.ErrUnexpectedEOF), false},
+		{context.Canceled, false},
+	} {
+		if got := rowError(c.err); got != c.want {
+			t.Errorf("rowError(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}

@@ -136,9 +136,13 @@ func (s *Store) runGets(ctx context.Context, batch []*call[int64, users.User]) {
 }
 
 // runCreates inserts a batch of users with one statement. Rows skipped by
-// ON CONFLICT DO NOTHING are reported as conflicts to their callers. If the
-// statement fails as a whole while its context is live, each row is retried
-// on its own so that one bad row cannot fail its neighbours.
+// ON CONFLICT DO NOTHING are reported as conflicts to their callers. If
+// PostgreSQL rejects the statement for the data of some row (see
+// rowError) while its context is live, each row is retried on its own so
+// that one bad row cannot fail its neighbours. Any other error fails the
+// whole batch without a retry: it may have arrived after the commit, and
+// a retry would report rows that were in fact inserted as conflicts with
+// themselves.
 func (s *Store) runCreates(ctx context.Context, batch []*call[users.Input, users.User]) {
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
@@ -152,7 +156,7 @@ func (s *Store) runCreates(ctx context.Context, batch []*call[users.Input, users
 		names[i], emails[i] = c.key.Name, c.key.Email
 	}
 	inserted, err := s.Queries.CreateUsers(ctx, names, emails)
-	if err != nil && ctx.Err() == nil {
+	if err != nil && rowError(err) && ctx.Err() == nil {
 		for _, c := range batch {
 			c.val, c.err = s.Queries.CreateUser(ctx, c.key)
 		}
