@@ -60,6 +60,8 @@ var Vars = []Var{
 	{"SHUTDOWN_TIMEOUT", "20s", "upper bound for finishing in-flight requests after the drain"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "(unset: tracing off)", "OTLP/HTTP endpoint, e.g. http://otel-collector:4318"},
 	{"AUTH_REQUIRED_FOR_READS", "false", "require a bearer token for GET requests too"},
+	{"MIGRATE_LOCK_TIMEOUT", "5s", "migrate: PostgreSQL lock_timeout, so a migration behind a lock fails instead of queueing every request behind itself (0: the server's setting)"},
+	{"MIGRATE_STATEMENT_TIMEOUT", "10m", "migrate: PostgreSQL statement_timeout of each migration statement (0: the server's setting)"},
 }
 
 // Load reads and validates the configuration through getenv. The error
@@ -192,14 +194,34 @@ func logLevel(raw string) (string, error) {
 	return "", fmt.Errorf("LOG_LEVEL must be one of debug, info, warn or error, got %q", raw)
 }
 
-// LoadDatabaseURL reads only DATABASE_URL, for commands such as
-// `migrate` that need nothing else.
-func LoadDatabaseURL(getenv func(string) string) (string, error) {
-	u := getenv("DATABASE_URL")
-	if strings.TrimSpace(u) == "" {
-		return "", fmt.Errorf("DATABASE_URL is required: set it to a PostgreSQL URL such as postgres://user:pass@host:5432/db")
+// Migrate is the validated configuration of `migrate`.
+type Migrate struct {
+	// DatabaseURL is the PostgreSQL connection string (secret: never log it).
+	DatabaseURL string
+	LogLevel    string
+	// LockTimeout and StatementTimeout are PostgreSQL's lock_timeout and
+	// statement_timeout while migrating; 0 leaves the server's settings.
+	LockTimeout, StatementTimeout time.Duration
+}
+
+// LoadMigrate reads what `migrate` needs: DATABASE_URL, LOG_LEVEL and the
+// MIGRATE_* timeouts.
+func LoadMigrate(getenv func(string) string) (Migrate, error) {
+	m := Migrate{DatabaseURL: getenv("DATABASE_URL")}
+	if strings.TrimSpace(m.DatabaseURL) == "" {
+		return Migrate{}, fmt.Errorf("DATABASE_URL is required: set it to a PostgreSQL URL such as postgres://user:pass@host:5432/db")
 	}
-	return u, nil
+	var err error
+	if m.LogLevel, err = logLevel(getenv("LOG_LEVEL")); err != nil {
+		return Migrate{}, err
+	}
+	if m.LockTimeout, err = PostgresTimeout(getenv, "MIGRATE_LOCK_TIMEOUT", 5*time.Second); err != nil {
+		return Migrate{}, err
+	}
+	if m.StatementTimeout, err = PostgresTimeout(getenv, "MIGRATE_STATEMENT_TIMEOUT", 10*time.Minute); err != nil {
+		return Migrate{}, err
+	}
+	return m, nil
 }
 
 // Usage returns the help text listing subcommands and every variable with
@@ -221,9 +243,4 @@ Environment variables:
 		fmt.Fprintf(&b, "  %-28s %s (default: %s)\n", v.Name, v.Help, v.Default)
 	}
 	return b.String()
-}
-
-// LogLevelOf reads and validates only LOG_LEVEL.
-func LogLevelOf(getenv func(string) string) (string, error) {
-	return logLevel(getenv("LOG_LEVEL"))
 }

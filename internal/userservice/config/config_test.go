@@ -113,3 +113,28 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadMigrate checks the defaults and validation of what `migrate`
+// reads.
+func TestLoadMigrate(t *testing.T) {
+	m, err := LoadMigrate(env(map[string]string{"DATABASE_URL": "postgres://localhost/db"}))
+	if err != nil || m.LockTimeout != 5*time.Second || m.StatementTimeout != 10*time.Minute || m.LogLevel != "info" {
+		t.Fatalf("defaults: %+v %v", m, err)
+	}
+	m, err = LoadMigrate(env(map[string]string{"DATABASE_URL": "postgres://localhost/db",
+		"MIGRATE_LOCK_TIMEOUT": "250ms", "MIGRATE_STATEMENT_TIMEOUT": "0"}))
+	if err != nil || m.LockTimeout != 250*time.Millisecond || m.StatementTimeout != 0 {
+		t.Fatalf("values: %+v %v", m, err)
+	}
+	for _, c := range []struct{ key, value, want string }{
+		{"DATABASE_URL", "", "DATABASE_URL is required"},
+		{"LOG_LEVEL", "loud", "LOG_LEVEL"},
+		{"MIGRATE_LOCK_TIMEOUT", "5", "MIGRATE_LOCK_TIMEOUT must be"},
+		{"MIGRATE_STATEMENT_TIMEOUT", "-1m", "MIGRATE_STATEMENT_TIMEOUT must be"},
+	} {
+		e := map[string]string{"DATABASE_URL": "postgres://localhost/db", c.key: c.value}
+		if _, err := LoadMigrate(env(e)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s=%q: %v, want an error containing %q", c.key, c.value, err, c.want)
+		}
+	}
+}
