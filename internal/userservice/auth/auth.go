@@ -20,10 +20,11 @@ const maxCached = 4096
 
 // Verifier checks bearer tokens signed with HS256 and a shared secret.
 // Tokens must carry an exp claim, and there is no clock-skew leeway: a
-// token is rejected from its exp second on (issuers with drifting clocks
-// should give tokens a longer lifetime instead). It remembers tokens it
-// has already verified until they expire, so a client reusing one token
-// pays for the HMAC and JSON parsing only once.
+// token is rejected from its exp second on, and before its nbf and iat
+// seconds (issuers with drifting clocks should give tokens a longer
+// lifetime and no iat in the future). Tokens are read strictly (see
+// checkStrict). It remembers tokens it has already verified until they
+// expire, so a client reusing one token pays for the checks only once.
 type Verifier struct {
 	secret []byte
 	parser *jwt.Parser
@@ -39,6 +40,8 @@ func NewVerifier(secret []byte) *Verifier {
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
 	)
 	return v
@@ -56,7 +59,7 @@ func BearerToken(header string) (string, error) {
 	return strings.TrimSpace(token), nil
 }
 
-// Verify checks the token's signature, algorithm and expiry.
+// Verify checks the token's encoding, signature, algorithm and times.
 func (v *Verifier) Verify(token string) error {
 	now := v.now()
 	v.mu.RLock()
@@ -64,6 +67,9 @@ func (v *Verifier) Verify(token string) error {
 	v.mu.RUnlock()
 	if ok && now.Before(exp) {
 		return nil
+	}
+	if err := checkStrict(token); err != nil {
+		return fmt.Errorf("invalid bearer token: %w", err)
 	}
 	claims := jwt.RegisteredClaims{}
 	if _, err := v.parser.ParseWithClaims(token, &claims, v.key); err != nil {

@@ -1,7 +1,11 @@
 package auth
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -125,4 +129,59 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// rawToken signs header and payload, given as JSON text, with HS256 and
+// secret, encoding each part as canonical unpadded base64url.
+func rawToken(header, payload string) string {
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(input))
+	return input + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// TestVerifyIsStrict checks that every token is read one way only: a
+// canonical encoding, no duplicate members, numeric times, no issue time
+// in the future and no critical header extension.
+func TestVerifyIsStrict(t *testing.T) {
+	v := NewVerifier(secret)
+	now := time.Now().Truncate(time.Second)
+	v.now = func() time.Time { return now }
+	exp := now.Add(time.Hour).Unix()
+	past := now.Add(-time.Hour).Unix()
+	hdr := `{"alg":"HS256","typ":"JWT"}`
+	good := rawToken(hdr, fmt.Sprintf(`{"sub":"a","exp":%d,"iat":%d,"nbf":%d}`, exp, now.Unix(), now.Unix()))
+	if err := v.Verify(good); err != nil {
+		t.Fatalf("a strict token was rejected: %v", err)
+	}
+	// The last character of a 32-byte signature carries 2 unused bits:
+	// setting one gives another spelling of the same signature.
+	sig := good[strings.LastIndexByte(good, '.')+1:]
+	last := strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", sig[len(sig)-1])
+	respelled := good[:len(good)-1] + string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[last|1])
+	cases := []struct{ name, token string }{
+		{"signature spelled with unused bits set", respelled},
+		{"padded header", strings.Replace(rawToken(`{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d}`, exp)), ".", "=.", 1)},
+		{"line break inside the signature", good[:len(good)-5] + "\n" + good[len(good)-5:]},
+		{"exp as a string", rawToken(hdr, fmt.Sprintf(`{"exp":"%d"}`, exp))},
+		{"iat as a string", rawToken(hdr, fmt.Sprintf(`{"exp":%d,"iat":"%d"}`, exp, now.Unix()))},
+		{"nbf as a string", rawToken(hdr, fmt.Sprintf(`{"exp":%d,"nbf":"%d"}`, exp, now.Unix()))},
+		{"exp as null", rawToken(hdr, `{"exp":null}`)},
+		{"iat in the future", rawToken(hdr, fmt.Sprintf(`{"exp":%d,"iat":%d}`, exp, now.Add(time.Minute).Unix()))},
+		{"crit header", rawToken(`{"alg":"HS256","crit":["exp"]}`, fmt.Sprintf(`{"exp":%d}`, exp))},
+		{"empty crit header", rawToken(`{"alg":"HS256","crit":[]}`, fmt.Sprintf(`{"exp":%d}`, exp))},
+		{"duplicate exp, expired one first", rawToken(hdr, fmt.Sprintf(`{"exp":%d,"exp":%d}`, past, exp))},
+		{"duplicate alg", rawToken(`{"alg":"none","alg":"HS256"}`, fmt.Sprintf(`{"exp":%d}`, exp))},
+		{"payload not an object", rawToken(hdr, fmt.Sprintf(`[{"exp":%d}]`, exp))},
+		{"trailing data after the payload", rawToken(hdr, fmt.Sprintf(`{"exp":%d} {}`, exp))},
+	}
+	for _, c := range cases {
+		err := v.Verify(c.token)
+		if err == nil {
+			t.Errorf("%s: accepted", c.name)
+			continue
+		}
+		t.Logf("%s: %v", c.name, err)
+	}
 }
