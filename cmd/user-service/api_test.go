@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/userservice-dev/userservice-operator/internal/userservice/auth"
 )
@@ -311,5 +313,54 @@ func TestRequestIDAndMetrics(t *testing.T) {
 		if !strings.Contains(string(m.body), want) {
 			t.Fatalf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// TestLookAlikeNamesAndEmails checks that invisible format characters are
+// refused in names and emails, and that an email differing from a stored
+// one only by Unicode compatibility forms (fullwidth letters, say) is a
+// duplicate, whoever writes it.
+func TestLookAlikeNamesAndEmails(t *testing.T) {
+	db := newMigratedDB(t)
+	s := startService(t, db, nil)
+	if r := s.write(t, "POST", "/api/v1/users", `{"name":"Ada","email":"ada@example.com"}`); r.status != http.StatusCreated {
+		t.Fatalf("POST: %d %s", r.status, r.body)
+	}
+	refused := []struct{ name, body, field string }{
+		{"zero-width space in email", `{"name":"Ada","email":"ada\u200b@example.com"}`, "email"},
+		{"soft hyphen in email", `{"name":"Ada","email":"a\u00adda@example.com"}`, "email"},
+		{"bidi override in name", `{"name":"Ada \u202eevil","email":"ada3@example.com"}`, "name"},
+		{"zero-width joiner in name", `{"name":"A\u200dda","email":"ada4@example.com"}`, "name"},
+		{"byte order mark in name", `{"name":"\ufeffAda","email":"ada5@example.com"}`, "name"},
+	}
+	for _, c := range refused {
+		r := s.write(t, "POST", "/api/v1/users", c.body)
+		if r.status != http.StatusBadRequest || !strings.Contains(r.errorMessage(t), c.field) {
+			t.Errorf("%s: %d %s, want 400 naming %s", c.name, r.status, r.body, c.field)
+		}
+	}
+	r := s.write(t, "POST", "/api/v1/users", `{"name":"Ada","email":"ａｄａ@example.com"}`)
+	if r.status != http.StatusConflict {
+		t.Fatalf("a fullwidth look-alike of ada@example.com: %d %s, want 409", r.status, r.body)
+	}
+	r = s.write(t, "POST", "/api/v1/users", `{"name":"Bob","email":"ｂｏｂ@example.com"}`)
+	var bob user
+	r.json(t, &bob)
+	if r.status != http.StatusCreated || bob.Email != "bob@example.com" {
+		t.Fatalf("a fullwidth email is stored as %d %s, want 201 with bob@example.com", r.status, r.body)
+	}
+	if r = s.write(t, "PUT", fmt.Sprintf("/api/v1/users/%d", bob.ID), `{"name":"Bob","email":"ＡＤＡ@example.com"}`); r.status != http.StatusConflict {
+		t.Fatalf("PUT to a look-alike: %d %s, want 409", r.status, r.body)
+	}
+	// Another writer (an older binary during a rollout, or psql) meets the
+	// same rule in the database.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "INSERT INTO users (name, email) VALUES ('Ada', 'ＡＤＡ@EXAMPLE.com')"); err == nil {
+		t.Fatal("the database accepted a look-alike of ada@example.com written by another client")
 	}
 }

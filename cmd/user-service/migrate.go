@@ -44,12 +44,13 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	} else {
 		err = migrations.Status(ctx, pool, stdout)
 	}
-	return explainTimeout(err, cfg)
+	return explain(err, cfg)
 }
 
-// explainTimeout adds to err what to do when PostgreSQL cut a migration
-// statement off at MIGRATE_LOCK_TIMEOUT or MIGRATE_STATEMENT_TIMEOUT.
-func explainTimeout(err error, cfg config.Migrate) error {
+// explain adds to err what to do when PostgreSQL cut a migration
+// statement off at MIGRATE_LOCK_TIMEOUT or MIGRATE_STATEMENT_TIMEOUT, or
+// when existing rows break a unique index that a migration builds.
+func explain(err error, cfg config.Migrate) error {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return err
@@ -60,6 +61,8 @@ func explainTimeout(err error, cfg config.Migrate) error {
 			"the migration is not recorded as applied: run migrate up again once the lock is released (pg_locks shows who holds it), or raise MIGRATE_LOCK_TIMEOUT", err, cfg.LockTimeout)
 	case "57014": // query_canceled
 		return fmt.Errorf("%w: a migration statement ran longer than MIGRATE_STATEMENT_TIMEOUT (%s); raise MIGRATE_STATEMENT_TIMEOUT and run it again", err, cfg.StatementTimeout)
+	case "23505": // unique_violation
+		return fmt.Errorf("%w: existing rows break the uniqueness rule of index %q; docs/user-service.md shows how to find and fix them, then run migrate up again", err, pgErr.ConstraintName)
 	}
 	return err
 }

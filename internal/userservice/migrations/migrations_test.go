@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/userservice-dev/userservice-operator/internal/userservice/pgtest"
 )
@@ -55,5 +56,46 @@ func TestUpIsIdempotentAndVersioned(t *testing.T) {
 	}
 	if v, err := Version(ctx, pool); err != nil || v < RequiredVersion {
 		t.Fatalf("after migrating: version %d, %v; want at least %d", v, err, RequiredVersion)
+	}
+}
+
+// TestNFKCIndexReportsLookAlikes applies the NFKC email index to a table
+// that already holds two look-alike emails: the migration must fail and
+// leave no applied version, and once one of the rows is fixed, running it
+// again must succeed (dropping the invalid index the failed build left).
+func TestNFKCIndexReportsLookAlikes(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := newProvider(db, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "INSERT INTO users (name, email) VALUES ('a', 'ada@example.com'), ('b', 'ＡＤＡ@example.com')"); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := Up(ctx, pool, &out); err == nil || !strings.Contains(err.Error(), "23505") {
+		t.Fatalf("migrating a table with look-alike emails: %v, want a unique violation", err)
+	}
+	if v, err := Version(ctx, pool); err != nil || v != 1 {
+		t.Fatalf("after the failed migration: version %d, %v; want 1", v, err)
+	}
+	if _, err := pool.Exec(ctx, "UPDATE users SET email = 'ada2@example.com' WHERE name = 'b'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Up(ctx, pool, &out); err != nil {
+		t.Fatalf("migrating again after the fix: %v\n%s", err, out.String())
+	}
+	if _, err := pool.Exec(ctx, "INSERT INTO users (name, email) VALUES ('c', 'Ada@ＥＸＡＭＰＬＥ.com')"); err == nil {
+		t.Fatal("a look-alike was inserted after the migration")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Domain errors. The HTTP layer maps them to status codes in one place.
@@ -44,17 +46,35 @@ type Input struct {
 	Email string `json:"email"`
 }
 
-// Normalize trims the input's fields and validates them. The returned error
-// wraps ErrInvalid and names the offending field.
+// Normalize trims the input's fields, brings the email to Unicode NFKC
+// (so that fullwidth letters, ligatures and other compatibility forms of
+// an address are the address itself) and validates both. The returned
+// error wraps ErrInvalid and names the offending field.
 func (in Input) Normalize() (Input, error) {
 	out := Input{Name: strings.TrimSpace(in.Name), Email: strings.TrimSpace(in.Email)}
 	if err := validateName(out.Name); err != nil {
 		return Input{}, err
 	}
+	if hasFormatChar(out.Email) {
+		return Input{}, fmt.Errorf("%w: email must not contain invisible formatting characters (Unicode category Cf, such as zero-width spaces or bidi controls)", ErrInvalid)
+	}
+	out.Email = norm.NFKC.String(out.Email)
 	if err := validateEmail(out.Email); err != nil {
 		return Input{}, err
 	}
 	return out, nil
+}
+
+// hasFormatChar reports whether s holds a Unicode format character
+// (category Cf: soft hyphen, zero-width space and joiners, bidi controls,
+// byte order mark, tags), which is invisible and makes look-alikes.
+func hasFormatChar(s string) bool {
+	for _, r := range s {
+		if r >= utf8.RuneSelf && unicode.Is(unicode.Cf, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // validateName checks a trimmed name.
@@ -73,6 +93,9 @@ func validateName(name string) error {
 		if unicode.IsControl(r) {
 			return fmt.Errorf("%w: name must not contain control characters", ErrInvalid)
 		}
+	}
+	if hasFormatChar(name) {
+		return fmt.Errorf("%w: name must not contain invisible formatting characters (Unicode category Cf, such as zero-width spaces or bidi controls)", ErrInvalid)
 	}
 	return nil
 }

@@ -44,3 +44,35 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizeRejectsFormatCharacters checks that invisible format
+// characters (Unicode category Cf) are refused in both fields, and that
+// emails are brought to NFKC so that compatibility look-alikes compare
+// equal.
+func TestNormalizeRejectsFormatCharacters(t *testing.T) {
+	for _, r := range []rune{'\u00ad', '\u061c', '\u200b', '\u200c', '\u200d', '\u200e', '\u202e', '\u2066', '\u2060', '\ufeff', '\U000e0041'} {
+		name := Input{Name: "A" + string(r) + "da", Email: "ada@example.com"}
+		if _, err := name.Normalize(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "name") {
+			t.Errorf("U+%04X in a name: %v, want ErrInvalid naming the name", r, err)
+		}
+		email := Input{Name: "Ada", Email: "ad" + string(r) + "a@example.com"}
+		if _, err := email.Normalize(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "email") {
+			t.Errorf("U+%04X in an email: %v, want ErrInvalid naming the email", r, err)
+		}
+	}
+	normalized := map[string]string{
+		"ａｄａ@ｅｘａｍｐｌｅ.ｃｏｍ": "ada@example.com",
+		"Ada@Example.com":     "Ada@Example.com",
+		"e\u0301@example.com": "\u00e9@example.com",
+		"ﬁ@example.com":       "fi@example.com",
+	}
+	for in, want := range normalized {
+		out, err := Input{Name: "Ada", Email: in}.Normalize()
+		if err != nil || out.Email != want {
+			t.Errorf("email %q normalised to %q (%v), want %q", in, out.Email, err, want)
+		}
+	}
+	if out, err := (Input{Name: "Zoë", Email: "zoe@example.com"}).Normalize(); err != nil || out.Name != "Zoë" {
+		t.Errorf("a name with a diacritic: %+v %v", out, err)
+	}
+}
