@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/userservice-dev/userservice-operator/internal/userservice/auth"
 )
@@ -170,26 +169,8 @@ func TestDuplicateEmail(t *testing.T) {
 // past the end.
 func TestPagination(t *testing.T) {
 	s := startService(t, newMigratedDB(t), nil)
-	for i := range 105 {
-		body := fmt.Sprintf(`{"name":"user %d","email":"u%d@example.com"}`, i, i)
-		if r := s.write(t, "POST", "/api/v1/users", body); r.status != 201 {
-			t.Fatalf("seeding: %d %s", r.status, r.body)
-		}
-	}
-	type page struct {
-		Users []user `json:"users"`
-		Page  int    `json:"page"`
-		Limit int    `json:"limit"`
-	}
-	get := func(q string) page {
-		r := s.do(t, "GET", "/api/v1/users"+q, "")
-		if r.status != 200 {
-			t.Fatalf("GET %s: %d %s", q, r.status, r.body)
-		}
-		var p page
-		r.json(t, &p)
-		return p
-	}
+	s.seed(t, 105)
+	get := func(q string) listPage { return s.list(t, q) }
 	if p := get(""); len(p.Users) != 20 || p.Limit != 20 || p.Page != 1 {
 		t.Fatalf("default page: %d users, limit %d, page %d", len(p.Users), p.Limit, p.Page)
 	}
@@ -354,13 +335,7 @@ func TestLookAlikeNamesAndEmails(t *testing.T) {
 	}
 	// Another writer (an older binary during a rollout, or psql) meets the
 	// same rule in the database.
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "INSERT INTO users (name, email) VALUES ('Ada', 'ＡＤＡ@EXAMPLE.com')"); err == nil {
+	if _, err := connect(t, db).Exec(context.Background(), "INSERT INTO users (name, email) VALUES ('Ada', 'ＡＤＡ@EXAMPLE.com')"); err == nil {
 		t.Fatal("the database accepted a look-alike of ada@example.com written by another client")
 	}
 }

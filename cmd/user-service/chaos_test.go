@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/userservice-dev/userservice-operator/internal/userservice/pgtest"
 )
 
@@ -205,14 +203,8 @@ func TestChaosDatabaseRestart(t *testing.T) {
 // missingEmails returns the emails among want that no row of users has.
 func missingEmails(t *testing.T, dbURL string, want []string) []string {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var raw []byte
-	if err := conn.QueryRow(ctx, "SELECT coalesce(json_agg(email), '[]') FROM users").Scan(&raw); err != nil {
+	if err := connect(t, dbURL).QueryRow(context.Background(), "SELECT coalesce(json_agg(email), '[]') FROM users").Scan(&raw); err != nil {
 		t.Fatal(err)
 	}
 	var have []string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/userservice-dev/userservice-operator/internal/userservice/auth"
 	"github.com/userservice-dev/userservice-operator/internal/userservice/pgtest"
@@ -231,5 +234,47 @@ func (s *service) waitLog(t *testing.T, want string) string {
 			t.Fatalf("log lacks %s after 5s:\n%s", want, logs)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// connect opens a connection to dbURL that is closed when the test ends.
+func connect(t *testing.T, dbURL string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatalf("connecting to the test database: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// listPage is the body of GET /api/v1/users.
+type listPage struct {
+	Users     []user `json:"users"`
+	Page      int    `json:"page"`
+	Limit     int    `json:"limit"`
+	NextAfter *int64 `json:"next_after"`
+}
+
+// list sends GET /api/v1/users with query q, which must answer 200.
+func (s *service) list(t *testing.T, q string) listPage {
+	t.Helper()
+	r := s.do(t, "GET", "/api/v1/users"+q, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", q, r.status, r.body)
+	}
+	var p listPage
+	r.json(t, &p)
+	return p
+}
+
+// seed creates n users named "user <i>" with emails u<i>@example.com.
+func (s *service) seed(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		body := fmt.Sprintf(`{"name":"user %d","email":"u%d@example.com"}`, i, i)
+		if r := s.write(t, "POST", "/api/v1/users", body); r.status != http.StatusCreated {
+			t.Fatalf("seeding: %d %s", r.status, r.body)
+		}
 	}
 }

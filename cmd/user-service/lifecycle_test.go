@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/userservice-dev/userservice-operator/internal/userservice/migrations"
 	"github.com/userservice-dev/userservice-operator/internal/userservice/pgtest"
 )
@@ -130,13 +128,7 @@ func TestConcurrentMigrateAndSchemaGate(t *testing.T) {
 // rolling update) still counts as ready.
 func TestNewerSchemaIsReady(t *testing.T) {
 	db := newMigratedDB(t)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)", migrations.RequiredVersion+1); err != nil {
+	if _, err := connect(t, db).Exec(context.Background(), "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)", migrations.RequiredVersion+1); err != nil {
 		t.Fatal(err)
 	}
 	s := startService(t, db, nil)
@@ -207,13 +199,7 @@ func checkUnavailable(t *testing.T, s *service) {
 // taken before `migrate up` would.
 func restoreEmptySchema(t *testing.T, dbURL string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP TABLE users, goose_db_version"); err != nil {
+	if _, err := connect(t, dbURL).Exec(context.Background(), "DROP TABLE users, goose_db_version"); err != nil {
 		t.Fatalf("dropping the schema: %v", err)
 	}
 }

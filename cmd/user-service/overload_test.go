@@ -18,57 +18,42 @@ import (
 // tableLock is a transaction holding an ACCESS EXCLUSIVE lock on a table,
 // as a migration rewriting it would.
 type tableLock struct {
-	conn *pgx.Conn
-	tx   pgx.Tx
+	tx pgx.Tx
 }
 
 // lockTable locks table in dbURL until release (or the end of the test).
 func lockTable(t *testing.T, dbURL, table string) *tableLock {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := conn.Begin(ctx)
+	tx, err := connect(t, dbURL).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tx.Exec(ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
 		t.Fatalf("locking %s: %v", table, err)
 	}
-	l := &tableLock{conn: conn, tx: tx}
+	l := &tableLock{tx: tx}
 	t.Cleanup(l.release)
 	return l
 }
 
 // release ends the locking transaction; it is safe to call twice.
 func (l *tableLock) release() {
-	if l.conn == nil {
-		return
-	}
-	ctx := context.Background()
-	_ = l.tx.Rollback(ctx)
-	_ = l.conn.Close(ctx)
-	l.conn = nil
+	_ = l.tx.Rollback(context.Background())
 }
 
-// waitingForLocks returns how many sessions of dbURL's database wait for
-// a lock.
-func waitingForLocks(t *testing.T, dbURL string) int {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
+// lockWaiters returns a function that counts the sessions of dbURL's
+// database waiting for a lock, through one connection of its own.
+func lockWaiters(t *testing.T, dbURL string) func() int {
+	conn := connect(t, dbURL)
+	return func() int {
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks l
+			JOIN pg_database d ON d.oid = l.database WHERE NOT l.granted AND d.datname = current_database()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-		WHERE NOT l.granted AND d.datname = current_database()`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // metric returns the value of one series of /metrics, such as
@@ -185,9 +170,10 @@ func TestReadyWhilePoolIsSaturated(t *testing.T) {
 	s := startService(t, db, map[string]string{"DB_MAX_CONNS": "2", "DB_STATEMENT_TIMEOUT": "0"})
 	s.waitReady(t, http.StatusOK, 10*time.Second)
 	lock := lockTable(t, db, "users")
+	waiting := lockWaiters(t, db)
 	const requests = 6
 	statuses := backgroundRequests(s, requests, "GET", "/api/v1/users?limit=1", "")
-	waitFor(t, "both pool connections to wait for the lock", func() bool { return waitingForLocks(t, db) == 2 })
+	waitFor(t, "both pool connections to wait for the lock", func() bool { return waiting() == 2 })
 	if got := s.metric(t, "db_pool_acquired_connections"); got != 2 {
 		t.Fatalf("db_pool_acquired_connections = %v, want 2 (the whole pool)", got)
 	}
@@ -212,12 +198,7 @@ func TestReadyWhilePoolIsSaturated(t *testing.T) {
 // and that following next_after walks every user once, in id order.
 func TestDeepPagesAreRefusedAndCursorsWalk(t *testing.T) {
 	s := startService(t, newMigratedDB(t), nil)
-	for i := range 25 {
-		body := fmt.Sprintf(`{"name":"user %d","email":"u%d@example.com"}`, i, i)
-		if r := s.write(t, "POST", "/api/v1/users", body); r.status != 201 {
-			t.Fatalf("seeding: %d %s", r.status, r.body)
-		}
-	}
+	s.seed(t, 25)
 	for _, q := range []string{"?page=2147483648&limit=100", "?page=101&limit=100", "?page=10001", "?page=501"} {
 		r := s.do(t, "GET", "/api/v1/users"+q, "")
 		if r.status != http.StatusBadRequest || !strings.Contains(r.errorMessage(t), "after") {
@@ -232,20 +213,7 @@ func TestDeepPagesAreRefusedAndCursorsWalk(t *testing.T) {
 			t.Fatalf("GET %s: %d %s, want 400", q, r.status, r.body)
 		}
 	}
-	type page struct {
-		Users     []user `json:"users"`
-		Limit     int    `json:"limit"`
-		NextAfter *int64 `json:"next_after"`
-	}
-	get := func(q string) page {
-		r := s.do(t, "GET", "/api/v1/users"+q, "")
-		if r.status != 200 {
-			t.Fatalf("GET %s: %d %s", q, r.status, r.body)
-		}
-		var p page
-		r.json(t, &p)
-		return p
-	}
+	get := func(q string) listPage { return s.list(t, q) }
 	if p := get("?page=3&limit=10"); len(p.Users) != 5 || p.NextAfter != nil {
 		t.Fatalf("last numbered page: %d users, next_after %v; want 5 and none", len(p.Users), p.NextAfter)
 	}
@@ -285,8 +253,9 @@ func TestShutdownIsBoundedWithABlockedRequest(t *testing.T) {
 	s := startService(t, db, map[string]string{"SHUTDOWN_TIMEOUT": "1s", "DB_STATEMENT_TIMEOUT": "0"})
 	s.waitReady(t, http.StatusOK, 10*time.Second)
 	lockTable(t, db, "users")
+	waiting := lockWaiters(t, db)
 	statuses := backgroundRequests(s, 1, "GET", "/api/v1/users", "")
-	waitFor(t, "the request to wait for the lock", func() bool { return waitingForLocks(t, db) == 1 })
+	waitFor(t, "the request to wait for the lock", func() bool { return waiting() == 1 })
 	start := time.Now()
 	s.cancel() // what SIGTERM does
 	s.cancel = nil
@@ -306,5 +275,5 @@ func TestShutdownIsBoundedWithABlockedRequest(t *testing.T) {
 	if logs := s.logs.String(); !strings.Contains(logs, "Closed HTTP server forcibly") {
 		t.Fatalf("the log lacks the forced close (was it flushed?):\n%s", logs)
 	}
-	waitFor(t, "the blocked statement to be cancelled", func() bool { return waitingForLocks(t, db) == 0 })
+	waitFor(t, "the blocked statement to be cancelled", func() bool { return waiting() == 0 })
 }

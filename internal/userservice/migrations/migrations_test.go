@@ -37,11 +37,7 @@ func TestRequiredVersionIsEmbedded(t *testing.T) {
 // the version before and after.
 func TestUpIsIdempotentAndVersioned(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := newPool(t)
 	if v, err := Version(ctx, pool); err != nil || v != 0 {
 		t.Fatalf("fresh database: version %d, %v; want 0", v, err)
 	}
@@ -65,11 +61,7 @@ func TestUpIsIdempotentAndVersioned(t *testing.T) {
 // again must succeed (dropping the invalid index the failed build left).
 func TestNFKCIndexReportsLookAlikes(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := newPool(t)
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
 	p, err := newProvider(db, false)
@@ -98,4 +90,16 @@ func TestNFKCIndexReportsLookAlikes(t *testing.T) {
 	if _, err := pool.Exec(ctx, "INSERT INTO users (name, email) VALUES ('c', 'Ada@ＥＸＡＭＰＬＥ.com')"); err == nil {
 		t.Fatal("a look-alike was inserted after the migration")
 	}
+}
+
+// newPool returns a pool over a fresh, empty database, closed when the
+// test ends.
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
