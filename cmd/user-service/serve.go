@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -151,8 +152,9 @@ func startupChecks(ctx context.Context, pool *pgxpool.Pool, ready *api.Readiness
 
 // serveUntilDone serves on ln until ctx ends, then drains and shuts down.
 func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, ready *api.Readiness, cfg config.Config, logger *slog.Logger) error {
+	var draining atomic.Bool
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           closeWhileDraining(h, &draining),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -169,6 +171,7 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, ready 
 	case <-ctx.Done():
 	}
 	ready.ShuttingDown()
+	draining.Store(true)
 	logger.Info("Received shutdown signal; draining", "drain", cfg.ShutdownDrain.String())
 	time.Sleep(cfg.ShutdownDrain)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
@@ -202,4 +205,20 @@ func closeWithin(d time.Duration, closeFn func(), logger *slog.Logger) {
 	case <-time.After(d):
 		logger.Warn("Gave up waiting for database connections still in use; exiting anyway", "waited", d.String())
 	}
+}
+
+// closeWhileDraining answers every request with Connection: close once
+// draining is set. A client's keep-alive connection stays pinned to this
+// instance (a Service's connection tracking keeps it there) even after the
+// instance has left the endpoints; closing it after a complete response
+// makes the client reconnect to a ready instance, instead of finding the
+// connection closed under it by Shutdown. Idle connections are not closed
+// early: a client may be sending on one at that moment.
+func closeWhileDraining(h http.Handler, draining *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
