@@ -227,6 +227,10 @@ demo-down: ## Stop everything make demo started and remove its state.
 test-e2e: helm ## Run the end-to-end suite (test/e2e) on its own local cluster, which it starts and tears down.
 	HELM="$(HELM)" go test -tags e2e ./test/e2e/ -timeout 45m -v -ginkgo.v
 
+.PHONY: test-e2e-real
+test-e2e-real: helm ## Run the real-node end-to-end suite as root: operator and user service as pods on containerd, kubelet and kube-proxy.
+	HELM="$(HELM)" go test -tags e2e,realnode ./test/e2e/ -timeout 30m -v -ginkgo.v
+
 .PHONY: bench-scale
 bench-scale: helm ## Run hack/bench/operator-scale.sh (N=500; pass BENCH_ARGS="-n 1000" for more).
 	HELM="$(HELM)" hack/bench/operator-scale.sh $(BENCH_ARGS)
