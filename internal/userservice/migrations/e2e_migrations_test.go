@@ -33,7 +33,7 @@ func TestE2EMigration(t *testing.T) {
 	}
 	switch testMigrations[0].Version {
 	case 2:
-		if err != nil || v != 2 {
+		if err != nil || v != 2 || !strings.Contains(out.String(), "applied 00002 (Go) in") {
 			t.Fatalf("v2 build: migrate up: %v, version %d; want version 2\n%s", err, v, out.String())
 		}
 	case 3:

@@ -75,7 +75,11 @@ func Up(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
 		return fmt.Errorf("applying migrations: %w", err)
 	}
 	for _, r := range results {
-		fmt.Fprintf(out, "applied %s in %s\n", r.Source.Path, r.Duration.Round(1e6))
+		name := r.Source.Path
+		if name == "" { // a Go migration (test-only builds)
+			name = fmt.Sprintf("%05d (Go)", r.Source.Version)
+		}
+		fmt.Fprintf(out, "applied %s in %s\n", name, r.Duration.Round(1e6))
 	}
 	v, err := p.GetDBVersion(ctx)
 	if err != nil {
