@@ -219,6 +219,14 @@ demo: helm ## Local cluster, the operator installed with Helm, a UserService to 
 	CGO_ENABLED=0 go build -o bin/manager ./cmd
 	HELM="$(HELM)" hack/demo.sh up
 
+.PHONY: demo-real
+demo-real: helm images images-e2e ## As root: make demo on a real node, the operator as a pod, a user created with curl through the NodePort.
+	HELM="$(HELM)" hack/demo.sh up --mode real-node
+
+.PHONY: demo-real-down
+demo-real-down: ## Stop everything make demo-real started and restore the machine (same as make demo-down).
+	hack/demo.sh down
+
 .PHONY: demo-down
 demo-down: ## Stop everything make demo started and remove its state.
 	hack/demo.sh down
