@@ -45,8 +45,8 @@ require_root() {
   [ "$(id -u)" = 0 ] || die "--mode real-node must run as root (sudo hack/local-cluster.sh ...): it starts containerd, creates the $BRIDGE bridge and iptables rules"
 }
 
-# ensure_node_packages installs containerd, runc, the CNI plugins and
-# iptables with apt-get when one is missing.
+# ensure_node_packages installs containerd, runc, the CNI plugins, iptables
+# and the tools the node needs (nft, ip, curl) with apt-get when missing.
 ensure_node_packages() {
   local pkgs=()
   command -v containerd >/dev/null || pkgs+=(containerd)
@@ -55,6 +55,7 @@ ensure_node_packages() {
   command -v iptables >/dev/null || pkgs+=(iptables)
   command -v nft >/dev/null || pkgs+=(nftables)
   command -v ip >/dev/null || pkgs+=(iproute2)
+  command -v curl >/dev/null || pkgs+=(curl)
   [ ${#pkgs[@]} -eq 0 ] && return 0
   log "installing ${pkgs[*]} with apt-get"
   apt-get update -qq >&2
