@@ -115,7 +115,7 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 	It("replaces a deleted pod with no failed request, and kill -9 loses at most the requests in flight", func() {
 		g := startLoad("pod-delete", base, token)
 		time.Sleep(3 * time.Second)
-		victim := serverPods(ns, "users")[0]
+		victim := readyPod(ns, "users")
 		Expect(k8s.Delete(ctx(), &victim)).To(Succeed())
 		Eventually(func(g Gomega) {
 			err := k8s.Get(ctx(), client.ObjectKeyFromObject(&victim), &corev1.Pod{})
@@ -126,7 +126,7 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 
 		g = startLoad("kill9", base, token)
 		time.Sleep(3 * time.Second)
-		victim = serverPods(ns, "users")[0]
+		victim = readyPod(ns, "users")
 		restarts := victim.Status.ContainerStatuses[0].RestartCount
 		pid := containerPID(victim)
 		inFlight := g.inFlight.Load()
@@ -269,13 +269,33 @@ func serverPods(ns, name string) []corev1.Pod {
 func readyPods(ns, name string) int {
 	n := 0
 	for _, p := range serverPods(ns, name) {
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
-				n++
-			}
+		if podReady(p) {
+			n++
 		}
 	}
 	return n
+}
+
+// readyPod returns one of the UserService's Ready serving pods.
+func readyPod(ns, name string) corev1.Pod {
+	GinkgoHelper()
+	for _, p := range serverPods(ns, name) {
+		if podReady(p) {
+			return p
+		}
+	}
+	Fail(fmt.Sprintf("no Ready pod of %s/%s", ns, name))
+	return corev1.Pod{}
+}
+
+// podReady reports whether p is Ready and not terminating.
+func podReady(p corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil
+		}
+	}
+	return false
 }
 
 // operatorPods lists the operator's pods that are not terminating.
