@@ -282,7 +282,8 @@ func TestDrainClosesKeepAliveConnections(t *testing.T) {
 		t.Fatal("Connection: close before the shutdown")
 	}
 	if r, reused := getTraced(t, client, s.base+"/health"); r.Close || !reused {
-		t.Fatalf("second request before the shutdown: close %t, reused connection %t; want a kept-alive connection", r.Close, reused)
+		t.Fatalf("second request before the shutdown: close %t, reused connection %t; want a kept-alive connection",
+			r.Close, reused)
 	}
 	s.cancel() // what SIGTERM does
 	waitFor(t, "/ready to report the shutdown", func() bool {
@@ -290,8 +291,8 @@ func TestDrainClosesKeepAliveConnections(t *testing.T) {
 	})
 	r, reused := getTraced(t, client, s.base+"/api/v1/users?limit=1")
 	if r.StatusCode != http.StatusOK || !r.Close || !reused {
-		t.Fatalf("request on the kept-alive connection during the drain: status %d, close %t, reused %t; want 200 with Connection: close",
-			r.StatusCode, r.Close, reused)
+		t.Fatalf("request on the kept-alive connection during the drain: status %d, close %t, reused %t; "+
+			"want 200 with Connection: close", r.StatusCode, r.Close, reused)
 	}
 	if r, reused := getTraced(t, client, s.base+"/health"); r.StatusCode != http.StatusOK || reused {
 		t.Fatalf("next request during the drain: status %d, reused %t; want 200 on a new connection", r.StatusCode, reused)

@@ -68,9 +68,10 @@ func newEnv(prefix string) *env {
 	if state == "" {
 		state = filepath.Join(os.Getenv("HOME"), ".local", "state")
 	}
+	dir := filepath.Join(state, "userservice-operator", fmt.Sprintf("%s-%d", prefix, os.Getpid()))
 	return &env{
 		root:       root,
-		clusterDir: getenv("E2E_CLUSTER_DIR", filepath.Join(state, "userservice-operator", fmt.Sprintf("%s-%d", prefix, os.Getpid()))),
+		clusterDir: getenv("E2E_CLUSTER_DIR", dir),
 		ports:      pickPorts(),
 		helm:       getenv("HELM", filepath.Join(root, "bin", "helm")),
 		manager:    filepath.Join(root, "bin", "manager"),

@@ -61,7 +61,8 @@ func (d *database) schemaVersion() int64 {
 	conn := pgConnect(d.name)
 	defer conn.Close(ctx())
 	var v int64
-	Expect(conn.QueryRow(ctx(), "SELECT COALESCE(max(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&v)).To(Succeed())
+	const q = "SELECT COALESCE(max(version_id), 0) FROM goose_db_version WHERE is_applied"
+	Expect(conn.QueryRow(ctx(), q).Scan(&v)).To(Succeed())
 	return v
 }
 
@@ -75,7 +76,8 @@ func pgPort() string {
 // pgConnect connects to database db as postgres through the cluster's unix
 // socket: the host itself sends nothing to the bridge.
 func pgConnect(db string) *pgx.Conn {
-	conn, err := pgx.Connect(ctx(), fmt.Sprintf("host=%s port=%s user=postgres dbname=%s sslmode=disable", pgDir, pgPort(), db))
+	conn, err := pgx.Connect(ctx(),
+		fmt.Sprintf("host=%s port=%s user=postgres dbname=%s sslmode=disable", pgDir, pgPort(), db))
 	Expect(err).NotTo(HaveOccurred())
 	return conn
 }

@@ -46,8 +46,8 @@ type hostState struct {
 var (
 	watchedSysctls = []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet", "vm/overcommit_memory",
 		"vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"}
-	watchedPaths = []string{"/var/log/containers", "/var/log/pods", "/var/lib/cni", "/var/lib/kubelet", "/var/lib/containerd",
-		"/run/containerd", "/run/netns", "/etc/cni", "/opt/containerd"}
+	watchedPaths = []string{"/var/log/containers", "/var/log/pods", "/var/lib/cni", "/var/lib/kubelet",
+		"/var/lib/containerd", "/run/containerd", "/run/netns", "/etc/cni", "/opt/containerd"}
 )
 
 // clusterChain matches the iptables chains that a real-node cluster creates.

@@ -65,7 +65,8 @@ func TestE2ERealNode(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	if os.Geteuid() != 0 {
-		unavailable("the real-node suite must run as root (it runs containerd, a bridge and iptables rules): sudo make test-e2e-real")
+		unavailable("the real-node suite must run as root (it runs containerd, a bridge and iptables rules): " +
+			"sudo make test-e2e-real")
 	}
 	e = newEnv("e2e-real")
 
@@ -149,5 +150,6 @@ func teardownRealNode() {
 	_, err := e.localCluster("down")
 	Expect(err).NotTo(HaveOccurred())
 	expectMachineRestored(before, procs)
-	fmt.Fprintf(GinkgoWriter, "after down: %d processes of the cluster gone; links, mounts, iptables chains and kernel settings as before\n", len(procs))
+	fmt.Fprintf(GinkgoWriter, "after down: %d processes of the cluster gone; "+
+		"links, mounts, iptables chains and kernel settings as before\n", len(procs))
 }

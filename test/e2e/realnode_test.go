@@ -54,7 +54,8 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 		createUserService(ns, "users", imageV1, 2, nodePort, fixedPool)
 	})
 
-	It("installs and serves: the Job migrates PostgreSQL, restricted pods run as 65532 on a read-only root, a POST is read back through the NodePort", func() {
+	It("installs and serves: the Job migrates PostgreSQL, restricted pods run as 65532 on a read-only root, "+
+		"a POST is read back through the NodePort", func() {
 		waitReady(ns, "users")
 		Expect(db.schemaVersion()).To(BeEquivalentTo(1), "goose_db_version after the first migration Job")
 		for _, p := range serverPods(ns, "users") {
@@ -84,7 +85,8 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 		Expect(db.schemaVersion()).To(BeEquivalentTo(2), "goose_db_version after v2's migration Job")
 	})
 
-	It("keeps the old pods serving with no failed request when a migration fails, keeps the Job with its error, and recovers with a good image", func() {
+	It("keeps the old pods serving with no failed request when a migration fails, keeps the Job with its error, "+
+		"and recovers with a good image", func() {
 		ns2 := newNamespace("failed-migration")
 		db2 := newDatabase(ns2)
 		setDBSecret(ns2, db2.url())
@@ -160,32 +162,34 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 		expectNoFailure("rotation", g)
 	})
 
-	It("hands over to the second operator pod, which takes the Lease and reconciles a new UserService within 30 s", func() {
-		holder := leaseHolder()
-		leader := strings.SplitN(holder, "_", 2)[0]
-		var standby string
-		for _, p := range operatorPods() {
-			if p.Name != leader {
-				standby = p.Name
+	It("hands over to the second operator pod, which takes the Lease and reconciles a new UserService within 30 s",
+		func() {
+			holder := leaseHolder()
+			leader := strings.SplitN(holder, "_", 2)[0]
+			var standby string
+			for _, p := range operatorPods() {
+				if p.Name != leader {
+					standby = p.Name
+				}
 			}
-		}
-		Expect(standby).NotTo(BeEmpty(), "no second operator pod besides the leader %s", leader)
-		ns3 := newNamespace("leader")
-		db3 := newDatabase(ns3)
-		setDBSecret(ns3, db3.url())
+			Expect(standby).NotTo(BeEmpty(), "no second operator pod besides the leader %s", leader)
+			ns3 := newNamespace("leader")
+			db3 := newDatabase(ns3)
+			setDBSecret(ns3, db3.url())
 
-		By("deleting the leader pod " + leader)
-		Expect(k8s.Delete(ctx(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: leader}})).To(Succeed())
-		deletedAt := time.Now()
-		createUserService(ns3, "users", imageV1, 1)
-		Eventually(leaseHolder).WithTimeout(30*time.Second-time.Since(deletedAt)).
-			Should(HavePrefix(standby+"_"), "the standby %s did not take the Lease within 30 s", standby)
-		Eventually(func() int { return len(migrationJobs(ns3, "users")) }).
-			WithTimeout(30*time.Second-time.Since(deletedAt)).Should(BeNumerically(">", 0),
-			"the standby did not reconcile the new UserService within 30 s")
-		figure("operator_failover_seconds=%.1f", time.Since(deletedAt).Seconds())
-		waitReady(ns3, "users")
-	})
+			By("deleting the leader pod " + leader)
+			leaderPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: leader}}
+			Expect(k8s.Delete(ctx(), leaderPod)).To(Succeed())
+			deletedAt := time.Now()
+			createUserService(ns3, "users", imageV1, 1)
+			Eventually(leaseHolder).WithTimeout(30*time.Second-time.Since(deletedAt)).
+				Should(HavePrefix(standby+"_"), "the standby %s did not take the Lease within 30 s", standby)
+			Eventually(func() int { return len(migrationJobs(ns3, "users")) }).
+				WithTimeout(30*time.Second-time.Since(deletedAt)).Should(BeNumerically(">", 0),
+				"the standby did not reconcile the new UserService within 30 s")
+			figure("operator_failover_seconds=%.1f", time.Since(deletedAt).Seconds())
+			waitReady(ns3, "users")
+		})
 
 	It("ran every pod, the operator's included, in namespaces that enforce the restricted Pod Security level", func() {
 		var pods corev1.PodList
