@@ -45,6 +45,7 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 	var (
 		ns, base, token string
 		db              *database
+		v1Schema        int64
 	)
 
 	BeforeAll(func() {
@@ -57,7 +58,8 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 	It("installs and serves: the Job migrates PostgreSQL, restricted pods run as 65532 on a read-only root, "+
 		"a POST is read back through the NodePort", func() {
 		waitReady(ns, "users")
-		Expect(db.schemaVersion()).To(BeEquivalentTo(1), "goose_db_version after the first migration Job")
+		v1Schema = db.schemaVersion()
+		Expect(v1Schema).To(BeNumerically(">=", 1), "goose_db_version after the first migration Job")
 		for _, p := range serverPods(ns, "users") {
 			uid, rootOptions := containerIdentity(p)
 			Expect(uid).To(Equal("65532"), "uid of pod %s's process", p.Name)
@@ -82,7 +84,7 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 		setImage(ns, "users", imageV2)
 		waitRolledOut(ns, "users", imageV2)
 		expectNoFailure("upgrade", g)
-		Expect(db.schemaVersion()).To(BeEquivalentTo(2), "goose_db_version after v2's migration Job")
+		Expect(db.schemaVersion()).To(Equal(v1Schema+1), "goose_db_version after v2's migration Job")
 	})
 
 	It("keeps the old pods serving with no failed request when a migration fails, keeps the Job with its error, "+

@@ -4,6 +4,7 @@ package migrations
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -13,8 +14,9 @@ import (
 )
 
 // TestE2EMigration runs the test-only migration of the build's tag on a
-// fresh database: the v2 build reaches version 2, the failing build stops
-// with PostgreSQL's error at version 1.
+// fresh database: the v2 build reaches one version above the embedded
+// migrations, the failing build stops with PostgreSQL's error at the last
+// embedded one.
 // Run it alone in a tagged build:
 //
 //	hack/with-postgres.sh go test -tags e2e_migration_fail -run TestE2EMigration ./internal/userservice/migrations/
@@ -31,14 +33,18 @@ func TestE2EMigration(t *testing.T) {
 	if verr != nil {
 		t.Fatal(verr)
 	}
-	switch testMigrations[0].Version {
+	base := highestEmbedded()
+	switch testMigrations[0].Version - base {
+	case 1:
+		want := fmt.Sprintf("applied %05d (Go) in", base+1)
+		if err != nil || v != base+1 || !strings.Contains(out.String(), want) {
+			t.Fatalf("v2 build: migrate up: %v, version %d; want version %d and %q\n%s", err, v, base+1, want, out.String())
+		}
 	case 2:
-		if err != nil || v != 2 || !strings.Contains(out.String(), "applied 00002 (Go) in") {
-			t.Fatalf("v2 build: migrate up: %v, version %d; want version 2\n%s", err, v, out.String())
+		if err == nil || !strings.Contains(err.Error(), `relation "user_profiles" does not exist`) || v != base {
+			t.Fatalf("failing build: migrate up: %v, version %d; want PostgreSQL's error at version %d", err, v, base)
 		}
-	case 3:
-		if err == nil || !strings.Contains(err.Error(), `relation "user_profiles" does not exist`) || v != 1 {
-			t.Fatalf("failing build: migrate up: %v, version %d; want PostgreSQL's error at version 1", err, v)
-		}
+	default:
+		t.Fatalf("test migration at version %d, %d above the embedded ones", testMigrations[0].Version, testMigrations[0].Version-base)
 	}
 }
