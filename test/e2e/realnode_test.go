@@ -144,6 +144,7 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 		time.Sleep(2 * time.Second)
 		r := g.stop()
 		figure("kill9_failed_requests=%d of %d (requests in flight on all pods at the kill: %d)", r.failed, r.total, inFlight)
+		fmt.Fprintln(GinkgoWriter, strings.Join(r.errors, "\n"))
 		Expect(r.failed).To(BeNumerically("<=", inFlight), "%s", strings.Join(r.errors, "\n"))
 		Expect(unreadable(g, r)).To(BeEmpty(), "acknowledged POSTs that cannot be read back")
 	})
