@@ -165,6 +165,61 @@ func TestEventFormat(t *testing.T) {
 	s.waitMetric(t, "outbox_pending", func(v float64) bool { return v == 0 }, eventWait)
 }
 
+// TestEventsKeepCommitOrderPerUser updates each of a few users many times
+// from two clients at once and checks that, per user, one event arrives
+// for every update that succeeded and the last one delivered is the state
+// the database kept: events follow commit order for each user.
+func TestEventsKeepCommitOrderPerUser(t *testing.T) {
+	amqpURL := amqptest.SharedURL(t)
+	consumer := amqptest.Consume(t, amqpURL, false)
+	db := newMigratedDB(t)
+	s := startService(t, db, map[string]string{"AMQP_URL": amqpURL})
+	s.waitReady(t, http.StatusOK, 10*time.Second)
+	tag := testTag()
+	ids := createUsers(t, s, tag, 0, 10)
+	var wg sync.WaitGroup
+	var updates sync.Map // user id -> *atomic.Int64
+	for id := range ids {
+		updates.Store(id, &atomic.Int64{})
+		for c := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 10 {
+					body := fmt.Sprintf(`{"name":"v%d-%d","email":"o%d-%d-%d@%s.example.com"}`, c, i, id, c, i, tag)
+					if r := s.write(t, "PUT", fmt.Sprintf("/api/v1/users/%d", id), body); r.status == http.StatusOK {
+						n, _ := updates.Load(id)
+						n.(*atomic.Int64).Add(1)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	isUpdate := func(e events.Event) bool {
+		return e.Type == events.TypeUpdated && ids[e.User.ID] && strings.Contains(e.User.Email, tag)
+	}
+	consumer.WaitDistinct(len(ids)*20, isUpdate, eventWait)
+	last := map[int64]events.Event{}
+	count := map[int64]int64{}
+	for _, m := range consumer.Messages(isUpdate) {
+		last[m.Event.User.ID] = m.Event
+		count[m.Event.User.ID]++
+	}
+	conn := connect(t, db)
+	for id := range ids {
+		var name, email string
+		if err := conn.QueryRow(context.Background(), "SELECT name, email FROM users WHERE id = $1", id).Scan(&name, &email); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := updates.Load(id)
+		if count[id] != n.(*atomic.Int64).Load() || last[id].User.Name != name || last[id].User.Email != email {
+			t.Fatalf("user %d: %d update events, last %+v; want %d, ending with the stored %s %s",
+				id, count[id], last[id].User, n.(*atomic.Int64).Load(), name, email)
+		}
+	}
+}
+
 // TestNoEventsWithoutAMQPURL checks that with AMQP_URL unset writes leave
 // no outbox rows and /metrics has no outbox series.
 func TestNoEventsWithoutAMQPURL(t *testing.T) {
