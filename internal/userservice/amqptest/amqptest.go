@@ -10,9 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,13 +37,9 @@ func SharedURL(t testing.TB) string {
 	return u
 }
 
-// Broker is a private broker that a test may stop and start.
-type Broker struct {
-	t      testing.TB
-	dir    string
-	script string
-	URL    string
-}
+// Broker is a private broker that a test may stop (keeping its durable
+// queues and persistent messages) and start.
+type Broker = testenv.Server
 
 // StartBroker starts a private broker with hack/rabbitmq.sh and destroys
 // it when the test ends.
@@ -58,41 +51,7 @@ func StartBroker(t testing.TB) *Broker {
 	if os.Geteuid() != 0 {
 		unavailable(t, "a private RabbitMQ broker needs root (to run it as the rabbitmq user)")
 	}
-	dir, err := os.MkdirTemp("", "amqptest-")
-	if err != nil {
-		t.Fatalf("creating broker directory: %v", err)
-	}
-	b := &Broker{t: t, dir: dir, script: filepath.Join(repoRoot(t), "hack", "rabbitmq.sh")}
-	t.Cleanup(func() { _, _ = b.run("destroy") })
-	out, err := b.run("start")
-	if err != nil {
-		t.Fatalf("starting a private RabbitMQ broker: %v\n%s", err, out)
-	}
-	b.URL = strings.TrimSpace(out)
-	return b
-}
-
-// Stop stops the broker, keeping its data (durable queues and persistent
-// messages).
-func (b *Broker) Stop() {
-	b.t.Helper()
-	if out, err := b.run("stop"); err != nil {
-		b.t.Fatalf("stopping RabbitMQ: %v\n%s", err, out)
-	}
-}
-
-// Start starts a stopped broker again on the same ports.
-func (b *Broker) Start() {
-	b.t.Helper()
-	if out, err := b.run("restart"); err != nil {
-		b.t.Fatalf("restarting RabbitMQ: %v\n%s", err, out)
-	}
-}
-
-// run calls hack/rabbitmq.sh with action on the broker's directory.
-func (b *Broker) run(action string) (string, error) {
-	out, err := exec.Command(b.script, action, b.dir).Output()
-	return string(out), err
+	return testenv.StartServer(t, "hack/rabbitmq.sh", "private RabbitMQ broker")
 }
 
 // Message is one delivered event with the properties the tests check.
@@ -224,22 +183,4 @@ func Distinct(msgs []Message) int {
 		seen[m.Event.ID] = true
 	}
 	return len(seen)
-}
-
-// repoRoot finds the module root by walking up to go.mod.
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("getting working directory: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("go.mod not found above the test's directory")
-		}
-		dir = parent
-	}
 }
