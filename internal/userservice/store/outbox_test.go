@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/userservice-dev/userservice-operator/internal/userservice/migrations"
-	"github.com/userservice-dev/userservice-operator/internal/userservice/pgtest"
 	"github.com/userservice-dev/userservice-operator/internal/userservice/users"
 )
 
@@ -28,18 +25,8 @@ type outboxRow struct {
 // of its change notifications.
 func newOutboxStore(t *testing.T) (*Store, *pgxpool.Pool, *atomic.Int64) {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := NewPool(ctx, pgtest.NewDatabase(t), PoolOptions{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := migrations.Up(ctx, pool, &strings.Builder{}); err != nil {
-		t.Fatal(err)
-	}
 	var changes atomic.Int64
-	s := Open(pool, Workers{Get: 1, Create: 1}, WithOutbox(func() { changes.Add(1) }))
-	t.Cleanup(s.Close)
+	s, pool := newStore(t, WithOutbox(func() { changes.Add(1) }))
 	return s, pool, &changes
 }
 
