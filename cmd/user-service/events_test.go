@@ -95,6 +95,28 @@ func (s *service) waitMetric(t *testing.T, name string, ok func(float64) bool, t
 	}
 }
 
+// startWithEvents starts a consumer on the shared broker and a service
+// with events on over a fresh database, and returns them with the
+// database's URL and a tag for the test's emails.
+func startWithEvents(t *testing.T) (*amqptest.Consumer, *service, string, string) {
+	t.Helper()
+	amqpURL := amqptest.SharedURL(t)
+	consumer := amqptest.Consume(t, amqpURL, false)
+	db := newMigratedDB(t)
+	s := startService(t, db, map[string]string{"AMQP_URL": amqpURL})
+	s.waitReady(t, http.StatusOK, 10*time.Second)
+	return consumer, s, db, testTag()
+}
+
+// settled waits until s's outbox is empty and any duplicate had time to
+// arrive, then returns the messages that match keep.
+func settled(t *testing.T, s *service, consumer *amqptest.Consumer, keep func(events.Event) bool) []amqptest.Message {
+	t.Helper()
+	s.waitMetric(t, "outbox_pending", func(v float64) bool { return v == 0 }, eventWait)
+	time.Sleep(time.Second)
+	return consumer.Messages(keep)
+}
+
 // outboxRows counts the rows in dbURL's outbox.
 func outboxRows(t *testing.T, dbURL string) int {
 	t.Helper()
@@ -121,11 +143,7 @@ func assertNoPassword(t *testing.T, amqpURL, logs string) {
 // three messages: exchange, routing key, properties and body, in commit
 // order.
 func TestEventFormat(t *testing.T) {
-	amqpURL := amqptest.SharedURL(t)
-	consumer := amqptest.Consume(t, amqpURL, false)
-	s := startService(t, newMigratedDB(t), map[string]string{"AMQP_URL": amqpURL})
-	s.waitReady(t, http.StatusOK, 10*time.Second)
-	tag := testTag()
+	consumer, s, _, tag := startWithEvents(t)
 	before := time.Now().Add(-time.Second)
 	r := s.write(t, "POST", "/api/v1/users", `{"name":"Ada","email":"ada@`+tag+`.example.com"}`)
 	var u user
@@ -135,7 +153,8 @@ func TestEventFormat(t *testing.T) {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
 	mine := func(e events.Event) bool { return e.User.ID == u.ID && strings.Contains(e.User.Email, tag) }
-	msgs := consumer.WaitDistinct(3, mine, eventWait)
+	consumer.WaitDistinct(3, mine, eventWait)
+	msgs := settled(t, s, consumer, mine)
 	if len(msgs) != 3 {
 		t.Fatalf("got %d messages, want 3 (no duplicates in the normal path): %+v", len(msgs), msgs)
 	}
@@ -162,20 +181,15 @@ func TestEventFormat(t *testing.T) {
 	if amqptest.Distinct(msgs) != 3 {
 		t.Fatalf("messages %+v: want 3 distinct event ids", msgs)
 	}
-	s.waitMetric(t, "outbox_pending", func(v float64) bool { return v == 0 }, eventWait)
 }
 
 // TestEventsKeepCommitOrderPerUser updates each of a few users many times
 // from two clients at once and checks that, per user, one event arrives
-// for every update that succeeded and the last one delivered is the state
-// the database kept: events follow commit order for each user.
+// for every update that succeeded, their occurred_at increases, and the
+// last one delivered is the state the database kept: events follow commit
+// order for each user.
 func TestEventsKeepCommitOrderPerUser(t *testing.T) {
-	amqpURL := amqptest.SharedURL(t)
-	consumer := amqptest.Consume(t, amqpURL, false)
-	db := newMigratedDB(t)
-	s := startService(t, db, map[string]string{"AMQP_URL": amqpURL})
-	s.waitReady(t, http.StatusOK, 10*time.Second)
-	tag := testTag()
+	consumer, s, db, tag := startWithEvents(t)
 	ids := createUsers(t, s, tag, 0, 10)
 	var wg sync.WaitGroup
 	var updates sync.Map // user id -> *atomic.Int64
@@ -203,6 +217,11 @@ func TestEventsKeepCommitOrderPerUser(t *testing.T) {
 	last := map[int64]events.Event{}
 	count := map[int64]int64{}
 	for _, m := range consumer.Messages(isUpdate) {
+		prev, seen := last[m.Event.User.ID]
+		if seen && !m.Event.OccurredAt.After(prev.OccurredAt) {
+			t.Fatalf("user %d: event %s at %s delivered after event %s at %s", m.Event.User.ID,
+				m.Event.ID, m.Event.OccurredAt.Format(time.RFC3339Nano), prev.ID, prev.OccurredAt.Format(time.RFC3339Nano))
+		}
 		last[m.Event.User.ID] = m.Event
 		count[m.Event.User.ID]++
 	}
@@ -238,16 +257,10 @@ func TestNoEventsWithoutAMQPURL(t *testing.T) {
 // (concurrently, so inserts share batches) and checks that exactly 200
 // distinct user.created events arrive, one per user and none twice.
 func TestEveryRESTCreatePublishesOneEvent(t *testing.T) {
-	amqpURL := amqptest.SharedURL(t)
-	consumer := amqptest.Consume(t, amqpURL, false)
-	s := startService(t, newMigratedDB(t), map[string]string{"AMQP_URL": amqpURL})
-	s.waitReady(t, http.StatusOK, 10*time.Second)
-	tag := testTag()
+	consumer, s, _, tag := startWithEvents(t)
 	ids := createUsers(t, s, tag, 0, 200)
-	msgs := consumer.WaitDistinct(200, taggedCreates(tag), eventWait)
-	s.waitMetric(t, "outbox_pending", func(v float64) bool { return v == 0 }, eventWait)
-	time.Sleep(500 * time.Millisecond) // let any duplicate arrive
-	msgs = consumer.Messages(taggedCreates(tag))
+	consumer.WaitDistinct(200, taggedCreates(tag), eventWait)
+	msgs := settled(t, s, consumer, taggedCreates(tag))
 	if len(ids) != 200 || len(msgs) != 200 || amqptest.Distinct(msgs) != 200 {
 		t.Fatalf("%d users created, %d messages with %d distinct event ids; want 200 of each", len(ids), len(msgs), amqptest.Distinct(msgs))
 	}
@@ -312,9 +325,7 @@ func TestTwoReplicasPublishEachEventOnce(t *testing.T) {
 	go func() { defer wg.Done(); idsB = createUsers(t, b, tag, 250, 250) }()
 	wg.Wait()
 	consumer.WaitDistinct(500, taggedCreates(tag), eventWait)
-	a.waitMetric(t, "outbox_pending", func(v float64) bool { return v == 0 }, eventWait)
-	time.Sleep(time.Second) // let any duplicate arrive
-	msgs := consumer.Messages(taggedCreates(tag))
+	msgs := settled(t, a, consumer, taggedCreates(tag))
 	if len(idsA)+len(idsB) != 500 || len(msgs) != 500 || amqptest.Distinct(msgs) != 500 {
 		t.Fatalf("%d users created, %d messages with %d distinct event ids; want 500 of each (no event published twice)",
 			len(idsA)+len(idsB), len(msgs), amqptest.Distinct(msgs))

@@ -30,7 +30,8 @@ type Event struct {
 	// deduplicate by it.
 	ID   string `json:"id"`
 	Type string `json:"type"`
-	// OccurredAt is when the change's transaction started, in UTC.
+	// OccurredAt is when the change was written, in UTC, by the
+	// database's clock; for one user it increases in commit order.
 	OccurredAt time.Time `json:"occurred_at"`
 	// User is the user as the change left it; for user.deleted, as it
 	// was before the delete.

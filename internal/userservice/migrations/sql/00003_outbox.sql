@@ -3,7 +3,10 @@
 -- same statement as the user row; the relay publishes the rows to RabbitMQ
 -- in id order and deletes each one only after the broker confirmed it.
 -- The event carries the user as the change left it (for a delete, as it
--- was), so the relay never reads the users table.
+-- was), so the relay never reads the users table. occurred_at is the
+-- clock when the outbox row is inserted, which is after the user row was
+-- written and locked: two changes of one user get increasing occurred_at
+-- (by the database's clock) in commit order, like their ids.
 --
 -- Expand only: a new table, which binaries without events never touch.
 
@@ -15,7 +18,7 @@ CREATE TABLE outbox (
     user_id     BIGINT      NOT NULL,
     name        TEXT        NOT NULL,
     email       TEXT        NOT NULL,
-    occurred_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    occurred_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
 );
 
 -- +goose Down
