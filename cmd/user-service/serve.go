@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/userservice-dev/userservice-operator/internal/userservice/auth"
@@ -90,13 +91,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listening on SERVER_PORT %d: %w", cfg.Port, err)
 	}
-	st := store.Open(pool, store.DefaultWorkers(int(pool.Config().MaxConns)))
+	ev := startEvents(ctx, cfg, pool, logger)
+	st := store.Open(pool, store.DefaultWorkers(int(pool.Config().MaxConns)), ev.storeOptions...)
 	defer st.Close()
-	metrics := api.NewMetrics(telemetry.NewPoolCollector(pool), st.Collector())
+	defer closeWithin(exitStepTimeout, ev.stop, logger)
+	metrics := api.NewMetrics(append([]prometheus.Collector{telemetry.NewPoolCollector(pool), st.Collector()}, ev.collectors...)...)
 	go telemetry.ReleaseMemoryWhenIdle(ctx, metrics.Handled, idleMemoryInterval)
 	probe := store.NewProbe(pool)
 	defer closeWithin(exitStepTimeout, probe.Close, logger)
-	ready := api.NewReadiness(probe.Ping, schemaVersion(probe), migrations.RequiredVersion, logger)
+	ready := api.NewReadiness(probe.Ping, schemaVersion(probe), requiredSchema(cfg), logger)
 	handler := api.NewHandler(api.Options{
 		Store: st, Verifier: auth.NewVerifier(cfg.JWTSecret), Readiness: ready,
 		Metrics: metrics, Logger: logger,
