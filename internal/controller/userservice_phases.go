@@ -273,7 +273,7 @@ func (r *UserServiceReconciler) setJobTTL(ctx context.Context, job *batchv1.Job,
 // createMigrationJob creates the migration Job for the desired image, with
 // the TTL a succeeded Job keeps.
 func (r *UserServiceReconciler) createMigrationJob(ctx context.Context, s *state) error {
-	job := resources.MigrationJob(s.us, resources.Inputs{Image: s.obs.DesiredImage, JWTSecret: s.jwtSecret})
+	job := resources.MigrationJob(s.us, s.obs.DesiredImage)
 	// The TTL counts from the Job's end, and is removed if the Job fails. It
 	// is set here, not in the builder, so that it is not part of the Job's name hash.
 	job.Spec.TTLSecondsAfterFinished = ptr.To[int32](resources.MigrationSucceededTTLSeconds)

@@ -177,7 +177,7 @@ var _ = Describe("Pod Security", func() {
 			in := resources.Inputs{Image: defaultImage, JWTSecret: resources.JWTSecretRef(us), SecretsHash: "h"}
 			templates := map[string]corev1.PodTemplateSpec{
 				"deployment":    resources.Deployment(us, in).Spec.Template,
-				"migration job": resources.MigrationJob(us, in).Spec.Template,
+				"migration job": resources.MigrationJob(us, defaultImage).Spec.Template,
 			}
 			for kind, tpl := range templates {
 				pod := &corev1.Pod{

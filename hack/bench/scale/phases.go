@@ -59,8 +59,7 @@ func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
 		if _, err := rand.Read(random); err != nil {
 			return err
 		}
-		in := resources.Inputs{Image: image, JWTSecret: resources.JWTSecretRef(us)}
-		job := resources.MigrationJob(us, in)
+		job := resources.MigrationJob(us, image)
 		// The operator creates its Jobs with this TTL (see createMigrationJob).
 		job.Spec.TTLSecondsAfterFinished = ptr.To[int32](resources.MigrationSucceededTTLSeconds)
 		for _, obj := range []client.Object{resources.JWTSecret(us, random), job} {
