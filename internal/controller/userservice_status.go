@@ -43,6 +43,9 @@ const (
 	ReasonPaused                     = "Paused"
 	ReasonReconcileError             = "ReconcileError"
 	ReasonResourceConflict           = "ResourceConflict"
+	ReasonSecretHashKeyNotFound      = "SecretHashKeyNotFound"
+	ReasonSecretNotAllowed           = "SecretNotAllowed"
+	ReasonInvalidSpec                = "InvalidSpec"
 )
 
 // Event reasons.

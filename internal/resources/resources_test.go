@@ -367,6 +367,17 @@ func TestJWTSecret(t *testing.T) {
 	}
 }
 
+func TestHashKeySecret(t *testing.T) {
+	us := newUS(nil)
+	s := HashKeySecret(us, make([]byte, HashKeyRandomBytes))
+	if s.Name != "users-secret-hash-key" || len(s.Data[HashKeySecretKey]) < 32 || len(s.Data) != 1 {
+		t.Errorf("secret %q data keys %d: want users-secret-hash-key with one key of >= 32 bytes", s.Name, len(s.Data))
+	}
+	if s.Labels[LabelManagedBy] != ManagedBy || len(s.OwnerReferences) != 1 || !*s.OwnerReferences[0].Controller {
+		t.Errorf("labels %v, owners %v: want the managed-by label and a controller reference", s.Labels, s.OwnerReferences)
+	}
+}
+
 func TestVersionLabel(t *testing.T) {
 	tests := map[string]string{
 		"ghcr.io/userservice-dev/user-service:v0.1.0": "v0.1.0",
