@@ -45,6 +45,7 @@ type options struct {
 	maxConcurrentReconciles int
 	pprofAddr               string
 	apiCompression          bool
+	allowedSecretLabel      string
 	zap                     zap.Options
 }
 
@@ -80,6 +81,10 @@ func parseFlags(fs *flag.FlagSet, args []string) options {
 	fs.BoolVar(&o.apiCompression, "api-compression", false,
 		"Ask kube-apiserver for gzip-compressed responses. Off by default, as in kube-controller-manager and "+
 			"kube-scheduler: next to the API server, compression costs both sides CPU and saves nothing.")
+	fs.StringVar(&o.allowedSecretLabel, "allowed-secret-label", "",
+		"Label (key=value, or key for any value) that a Secret must carry for a UserService to reference it in "+
+			"spec.database.urlSecretRef, spec.auth.jwtSecretRef or spec.env; empty allows every Secret of the "+
+			"UserService's namespace. A UserService referencing another Secret reports Degraded, reason SecretNotAllowed.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 	_ = fs.Parse(args) // flag.CommandLine exits on error.
@@ -94,6 +99,10 @@ func run(o options) error {
 	}
 	if strings.TrimSpace(o.userServiceImage) == "" {
 		return fmt.Errorf("--user-service-image must not be empty: pass an image such as ghcr.io/userservice-dev/user-service:v0.1.0")
+	}
+	allowedSecrets, err := controller.ParseSecretLabel(o.allowedSecretLabel)
+	if err != nil {
+		return err
 	}
 	namespaces := controller.ParseNamespaces(o.watchNamespaces)
 	cfg, err := ctrl.GetConfig()
@@ -115,6 +124,7 @@ func run(o options) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	r := controller.NewUserServiceReconciler(mgr, o.userServiceImage)
+	r.AllowedSecrets = allowedSecrets
 	if err := r.SetupWithManager(mgr, controller.SetupOptions{
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		Namespaces:              namespaces,
@@ -128,6 +138,6 @@ func run(o options) error {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 	log.Info("Configured the manager, starting it", "watchNamespaces", namespaces, "userServiceImage", o.userServiceImage,
-		"leaderElect", o.leaderElect)
+		"leaderElect", o.leaderElect, "allowedSecretLabel", o.allowedSecretLabel)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
