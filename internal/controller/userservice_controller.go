@@ -221,6 +221,11 @@ func (r *UserServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			s.obs.Problem = &problem{Reason: ReasonResourceConflict, Message: conflict.Error()}
 			return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
 		}
+		if apierrors.IsInvalid(err) {
+			// The API server refused an object built from the spec: retrying cannot help, a change of the spec will.
+			s.obs.Problem = &problem{Reason: ReasonInvalidSpec, Message: invalidSpecMessage(phase.name, err)}
+			return ctrl.Result{}, nil
+		}
 		if err != nil {
 			s.obs.Failure = &failure{Phase: phase.name, Reason: string(apierrors.ReasonForError(err))}
 		}

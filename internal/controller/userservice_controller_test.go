@@ -396,6 +396,43 @@ var _ = Describe("UserService controller", func() {
 		Consistently(versions).Should(Equal(before))
 	})
 
+	It("reports InvalidSpec with the API server's message when it rejects a child, and recovers once the spec is fixed", func() {
+		createSecret(ns, "db", "url", "postgres://u:p@db:5432/users")
+		createUserService(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+				MaxSkew: 0, TopologyKey: "topology.kubernetes.io/zone", WhenUnsatisfiable: corev1.DoNotSchedule}}
+		})
+		Eventually(func() metav1.Condition { return condition(ns, "Degraded") }).Should(And(
+			haveCondition(metav1.ConditionTrue, ReasonInvalidSpec),
+			HaveField("Message", And(ContainSubstring("migration"), ContainSubstring("users-migrate-"),
+				ContainSubstring("spec.template.spec.topologySpreadConstraints[0].maxSkew")))))
+		Expect(condition(ns, "Ready")).To(haveCondition(metav1.ConditionFalse, ReasonInvalidSpec))
+		Expect(condition(ns, "Progressing")).To(haveCondition(metav1.ConditionFalse, ReasonInvalidSpec))
+		Expect(getUS(ns).Status.MigrationJob).To(BeEmpty(), "the status names no Job that was never created")
+
+		By("keeping the status unchanged, with no retry loop")
+		rv := getUS(ns).ResourceVersion
+		Consistently(func() string { return getUS(ns).ResourceVersion }).Should(Equal(rv))
+
+		By("fixing the spread and breaking a pod annotation key: the Deployment is rejected")
+		updateUS(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.TopologySpreadConstraints[0].MaxSkew = 1
+			us.Spec.PodTemplate.Annotations = map[string]string{"bad key": "x"}
+		})
+		succeedMigration(ns, imageV1)
+		Eventually(func() metav1.Condition { return condition(ns, "Degraded") }).Should(And(
+			haveCondition(metav1.ConditionTrue, ReasonInvalidSpec),
+			HaveField("Message", And(ContainSubstring(`Deployment.apps "users" is invalid`), ContainSubstring("spec.template.annotations")))))
+
+		By("fixing the annotation")
+		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.PodTemplate.Annotations = nil })
+		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV1))
+		rollOutDeployment(ns)
+		Eventually(func() metav1.Condition { return condition(ns, "Ready") }).
+			Should(haveCondition(metav1.ConditionTrue, ReasonRolloutComplete))
+		Expect(condition(ns, "Degraded")).To(haveCondition(metav1.ConditionFalse, ReasonAsExpected))
+	})
+
 	It("stops reconciling while paused and says so", func() {
 		readyWith(ns, nil)
 		updateUS(ns, func(us *appsv1alpha1.UserService) {

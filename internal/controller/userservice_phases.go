@@ -80,10 +80,13 @@ func (r *UserServiceReconciler) reconcileMigration(ctx context.Context, s *state
 		return false, nil
 	}
 	m, err := r.ensureMigrationJob(ctx, s)
-	s.obs.Migration = m
 	if err != nil {
+		// Not recorded: the status keeps naming the last Job that exists, so
+		// that a Job that could not be created is never taken for one that
+		// succeeded and was deleted by its TTL.
 		return true, err
 	}
+	s.obs.Migration = m
 	if err := r.pruneMigrationJobs(ctx, s.us, m.Job); err != nil {
 		return true, err
 	}
