@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
@@ -46,6 +47,9 @@ type options struct {
 	pprofAddr               string
 	apiCompression          bool
 	allowedSecretLabel      string
+	metricsCertPath         string
+	metricsCertName         string
+	metricsCertKey          string
 	zap                     zap.Options
 }
 
@@ -67,6 +71,11 @@ func parseFlags(fs *flag.FlagSet, args []string) options {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS with authentication and authorization. Use --metrics-secure=false for HTTP.")
+	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", "",
+		"Directory holding the metrics server's certificate and key (reloaded when they change); "+
+			"empty: the server signs a certificate of its own at each start, which scrapers cannot verify.")
+	fs.StringVar(&o.metricsCertName, "metrics-cert-name", "tls.crt", "File name of the metrics certificate in --metrics-cert-path.")
+	fs.StringVar(&o.metricsCertKey, "metrics-cert-key", "tls.key", "File name of the metrics key in --metrics-cert-path.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
@@ -104,6 +113,9 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	if err := checkMetricsCert(o); err != nil {
+		return err
+	}
 	namespaces := controller.ParseNamespaces(o.watchNamespaces)
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -119,6 +131,9 @@ func run(o options) error {
 		LeaderElectionNamespace: o.leaderElectionNamespace,
 		Namespaces:              namespaces,
 		PprofAddr:               o.pprofAddr,
+		MetricsCertDir:          o.metricsCertPath,
+		MetricsCertName:         o.metricsCertName,
+		MetricsKeyName:          o.metricsCertKey,
 	}))
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -140,4 +155,23 @@ func run(o options) error {
 	log.Info("Configured the manager, starting it", "watchNamespaces", namespaces, "userServiceImage", o.userServiceImage,
 		"leaderElect", o.leaderElect, "allowedSecretLabel", o.allowedSecretLabel)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// checkMetricsCert refuses a --metrics-cert-path without its files, or without
+// HTTPS: the metrics server would otherwise quietly sign a certificate of its
+// own, which the scrapers configured to verify the given one then refuse.
+func checkMetricsCert(o options) error {
+	if o.metricsCertPath == "" {
+		return nil
+	}
+	if !o.secureMetrics {
+		return fmt.Errorf("--metrics-cert-path is set but --metrics-secure=false serves plain HTTP: drop one of them")
+	}
+	for _, name := range []string{o.metricsCertName, o.metricsCertKey} {
+		if _, err := os.Stat(filepath.Join(o.metricsCertPath, name)); err != nil {
+			return fmt.Errorf("--metrics-cert-path %q: reading %s: %w (mount the certificate Secret there, "+
+				"or leave the flag empty for a self-signed certificate)", o.metricsCertPath, name, err)
+		}
+	}
+	return nil
 }

@@ -24,7 +24,8 @@ func TestParseFlagsDefaults(t *testing.T) {
 	o := parseFlags(flag.NewFlagSet("manager", flag.ContinueOnError), nil)
 	if o.metricsAddr != ":8443" || !o.secureMetrics || o.probeAddr != ":8081" || o.leaderElect ||
 		o.userServiceImage != "ghcr.io/userservice-dev/user-service:v0.1.0" || o.watchNamespaces != "" ||
-		o.maxConcurrentReconciles != 4 || o.pprofAddr != "0" || o.apiCompression || o.allowedSecretLabel != "" {
+		o.maxConcurrentReconciles != 4 || o.pprofAddr != "0" || o.apiCompression || o.allowedSecretLabel != "" ||
+		o.metricsCertPath != "" || o.metricsCertName != "tls.crt" || o.metricsCertKey != "tls.key" {
 		t.Errorf("defaults = %+v", o)
 	}
 }
@@ -47,6 +48,10 @@ func TestRunRejectsBadOptions(t *testing.T) {
 		"zero concurrency": {maxConcurrentReconciles: 0, userServiceImage: "img"},
 		"empty image":      {maxConcurrentReconciles: 1, userServiceImage: " "},
 		"bad secret label": {maxConcurrentReconciles: 1, userServiceImage: "img", allowedSecretLabel: "bad key=x"},
+		"missing metrics certificate": {maxConcurrentReconciles: 1, userServiceImage: "img", secureMetrics: true,
+			metricsCertPath: "/nonexistent", metricsCertName: "tls.crt", metricsCertKey: "tls.key"},
+		"metrics certificate over HTTP": {maxConcurrentReconciles: 1, userServiceImage: "img",
+			metricsCertPath: "/", metricsCertName: "tls.crt", metricsCertKey: "tls.key"},
 	} {
 		if err := run(o); err == nil {
 			t.Errorf("%s: run returned nil, want an error", name)
