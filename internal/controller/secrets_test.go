@@ -97,6 +97,21 @@ var _ = Describe("Secrets", func() {
 		Eventually(func() string { return secretHashOf(ns) }).ShouldNot(Equal(first))
 	})
 
+	It("reads a Secret's metadata alone, and its label, through the API server's metadata endpoint", func() {
+		s := createSecret(ns, "api", "key", "value")
+		s.Labels = map[string]string{"userservice.dev/allowed": "true"}
+		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		sel, err := ParseSecretLabel("userservice.dev/allowed=true")
+		Expect(err).NotTo(HaveOccurred())
+		c := newReferencedSecrets()
+		c.use(client.ObjectKey{Namespace: ns, Name: "users"}, []client.ObjectKey{client.ObjectKeyFromObject(s)})
+		info, err := c.meta(ctx, reconciler.APIReader, sel, client.ObjectKeyFromObject(s))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(info.labelled).To(BeTrue())
+		Expect(info.resourceVersion).To(Equal(s.ResourceVersion))
+		Expect(c.secrets[client.ObjectKeyFromObject(s)].entry.sums).To(BeEmpty())
+	})
+
 	It("keeps the heap flat when 2,000 labelled 100 KiB Secrets that no UserService owns appear", func() {
 		readyWith(ns, nil)
 		before := heapInUse()
