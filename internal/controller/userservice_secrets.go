@@ -27,7 +27,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -54,16 +53,19 @@ type generated struct {
 	event bool
 	// reason is the problem's reason when the Secret lacks its key.
 	reason string
+	// conflictAdvice says what to do when a Secret of that name is not the UserService's.
+	conflictAdvice string
 }
 
 // The Secrets the operator generates: the JWT secret (unless
 // spec.auth.jwtSecretRef is set) and the key of the secret-hash annotation.
 var (
 	generatedJWT = generated{what: "JWT Secret", name: resources.JWTSecretName, key: resources.JWTSecretKey,
-		build: resources.JWTSecret, size: resources.JWTSecretRandomBytes, event: true, reason: ReasonJWTSecretNotFound}
+		build: resources.JWTSecret, size: resources.JWTSecretRandomBytes, event: true, reason: ReasonJWTSecretNotFound,
+		conflictAdvice: "to use it, set spec.auth.jwtSecretRef to it; otherwise delete it so that the operator generates one"}
 	generatedHashKey = generated{what: "secret-hash key Secret", name: resources.HashKeySecretName,
 		key: resources.HashKeySecretKey, build: resources.HashKeySecret, size: resources.HashKeyRandomBytes,
-		reason: ReasonSecretHashKeyNotFound}
+		reason: ReasonSecretHashKeyNotFound, conflictAdvice: "delete it so that the operator generates one"}
 )
 
 // usedSecrets returns the Secrets a UserService uses: its database Secret, its
@@ -136,11 +138,8 @@ func (r *UserServiceReconciler) ensureGenerated(ctx context.Context, s *state, g
 		return true, fmt.Errorf("reading %s %q: %w", g.what, key.Name, err)
 	}
 	if info.controller == nil || info.controller.UID != s.us.UID {
-		advice := "delete it so that the operator generates one"
-		if g.event {
-			advice = "to use it, set spec.auth.jwtSecretRef to it; otherwise " + advice
-		}
-		return true, &conflictError{kind: "Secret", name: key.Name, controller: describeController(info.controller), todo: advice}
+		return true, &conflictError{kind: "Secret", name: key.Name, controller: describeController(info.controller),
+			todo: g.conflictAdvice}
 	}
 	if !sum.ok {
 		s.obs.Problem = &problem{Reason: g.reason, Message: fmt.Sprintf(
@@ -154,12 +153,6 @@ func (r *UserServiceReconciler) ensureGenerated(ctx context.Context, s *state, g
 // neverReconciled reports whether the UserService's status was never written.
 func neverReconciled(us *appsv1alpha1.UserService) bool {
 	return us.Status.ObservedGeneration == 0 && len(us.Status.Conditions) == 0
-}
-
-// conflictReported reports whether the status of us says Degraded with reason ResourceConflict.
-func conflictReported(us *appsv1alpha1.UserService) bool {
-	c := meta.FindStatusCondition(us.Status.Conditions, appsv1alpha1.ConditionDegraded)
-	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == ReasonResourceConflict
 }
 
 // createGenerated creates the generated Secret g with fresh random bytes,
