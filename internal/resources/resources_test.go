@@ -18,6 +18,7 @@ package resources
 import (
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -199,9 +200,9 @@ func TestMigrationJobName(t *testing.T) {
 		{"resources", "img:v1", func(us *appsv1alpha1.UserService) {
 			us.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}
 		}, false},
-		{"JWT secret reference", "img:v1", func(us *appsv1alpha1.UserService) {
+		{"JWT secret reference does not matter: the Job has no JWT_SECRET", "img:v1", func(us *appsv1alpha1.UserService) {
 			us.Spec.Auth.JWTSecretRef = &appsv1alpha1.JWTSecretRef{Name: "jwt", Key: "k"}
-		}, false},
+		}, true},
 		{"new image", "img:v2", nil, false},
 		{"backoff limit", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Migrations.BackoffLimit = ptr.To[int32](5) }, false},
 		{"deadline", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Migrations.ActiveDeadlineSeconds = ptr.To[int64](60) }, false},
@@ -216,7 +217,7 @@ func TestMigrationJobName(t *testing.T) {
 			}
 		})
 	}
-	if job := MigrationJob(base, Inputs{Image: "img:v1", JWTSecret: JWTSecretRef(base)}); job.Name != baseName {
+	if job := MigrationJob(base, "img:v1"); job.Name != baseName {
 		t.Errorf("MigrationJob named %q, MigrationJobName says %q", job.Name, baseName)
 	}
 	long := newUS(func(us *appsv1alpha1.UserService) { us.Name = strings.Repeat("a", 44) })
@@ -227,14 +228,16 @@ func TestMigrationJobName(t *testing.T) {
 
 func TestMigrationJob(t *testing.T) {
 	us := newUS(nil)
-	j := MigrationJob(us, inputs(us, "img:v2"))
+	j := MigrationJob(us, "img:v2")
 	c := j.Spec.Template.Spec.Containers[0]
 	if strings.Join(c.Args, " ") != "migrate up" || c.Image != "img:v2" {
 		t.Errorf("container = %q %v, want img:v2 migrate up", c.Image, c.Args)
 	}
 	d := Deployment(us, inputs(us, "img:v2"))
-	if !equality.Semantic.DeepEqual(c.Env, d.Spec.Template.Spec.Containers[0].Env) {
-		t.Error("the Job's env differs from the Deployment's")
+	withoutJWT := slices.DeleteFunc(slices.Clone(d.Spec.Template.Spec.Containers[0].Env),
+		func(e corev1.EnvVar) bool { return e.Name == "JWT_SECRET" })
+	if !equality.Semantic.DeepEqual(c.Env, withoutJWT) {
+		t.Errorf("the Job's env %v is not the Deployment's without JWT_SECRET %v", c.Env, withoutJWT)
 	}
 	if !equality.Semantic.DeepEqual(c.SecurityContext, d.Spec.Template.Spec.Containers[0].SecurityContext) ||
 		!equality.Semantic.DeepEqual(j.Spec.Template.Spec.SecurityContext, d.Spec.Template.Spec.SecurityContext) {
@@ -361,6 +364,17 @@ func TestJWTSecret(t *testing.T) {
 	}
 	if s.Labels[LabelManagedBy] != ManagedBy || len(s.OwnerReferences) != 1 {
 		t.Errorf("labels %v, owners %v", s.Labels, s.OwnerReferences)
+	}
+}
+
+func TestHashKeySecret(t *testing.T) {
+	us := newUS(nil)
+	s := HashKeySecret(us, make([]byte, HashKeyRandomBytes))
+	if s.Name != "users-secret-hash-key" || len(s.Data[HashKeySecretKey]) < 32 || len(s.Data) != 1 {
+		t.Errorf("secret %q data keys %d: want users-secret-hash-key with one key of >= 32 bytes", s.Name, len(s.Data))
+	}
+	if s.Labels[LabelManagedBy] != ManagedBy || len(s.OwnerReferences) != 1 || !*s.OwnerReferences[0].Controller {
+		t.Errorf("labels %v, owners %v: want the managed-by label and a controller reference", s.Labels, s.OwnerReferences)
 	}
 }
 
