@@ -41,6 +41,11 @@ import (
 // sends no write at all, when the cached child carries the hash of the same
 // desired object and still holds every field the operator sets (no drift).
 func (r *UserServiceReconciler) apply(ctx context.Context, desired, live client.Object) error {
+	return r.applyFrom(ctx, r.Client, desired, live)
+}
+
+// applyFrom is apply for a kind that cached reads from, rather than from the manager's cache.
+func (r *UserServiceReconciler) applyFrom(ctx context.Context, cached client.Reader, desired, live client.Object) error {
 	u, err := applyConfiguration(desired)
 	if err != nil {
 		return err
@@ -50,7 +55,7 @@ func (r *UserServiceReconciler) apply(ctx context.Context, desired, live client.
 		return err
 	}
 	u.SetAnnotations(withAnnotation(u.GetAnnotations(), resources.AnnotationSpecHash, hash))
-	exists, err := r.getChild(ctx, desired, live)
+	exists, err := r.getChild(ctx, cached, desired, live)
 	if err != nil {
 		return err
 	}
@@ -68,9 +73,9 @@ func (r *UserServiceReconciler) apply(ctx context.Context, desired, live client.
 // it exists. The cache holds only objects labelled as the operator's, so a
 // cache miss is checked with an uncached read: an object of that name that
 // this UserService does not control is a conflictError, never taken over.
-func (r *UserServiceReconciler) getChild(ctx context.Context, desired, live client.Object) (bool, error) {
+func (r *UserServiceReconciler) getChild(ctx context.Context, cached client.Reader, desired, live client.Object) (bool, error) {
 	key := client.ObjectKeyFromObject(desired)
-	err := r.Client.Get(ctx, key, live)
+	err := cached.Get(ctx, key, live)
 	if apierrors.IsNotFound(err) {
 		err = r.APIReader.Get(ctx, key, live)
 	}
@@ -195,15 +200,22 @@ func dropNulls(m map[string]any) {
 // otherwise deletes the UserService's existing object of that kind, if any,
 // so that optional children disappear when the spec stops asking for them.
 func (r *UserServiceReconciler) applyOrDelete(ctx context.Context, us *appsv1alpha1.UserService, obj client.Object) error {
+	return r.applyOrDeleteFrom(ctx, r.Client, us, obj)
+}
+
+// applyOrDeleteFrom is applyOrDelete for a kind that cached reads from,
+// rather than from the manager's cache.
+func (r *UserServiceReconciler) applyOrDeleteFrom(ctx context.Context, cached client.Reader, us *appsv1alpha1.UserService,
+	obj client.Object) error {
 	kind := fmt.Sprintf("%T", obj)
 	if obj.GetName() != "" {
 		live := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
-		if err := r.apply(ctx, obj, live); err != nil {
+		if err := r.applyFrom(ctx, cached, obj, live); err != nil {
 			return fmt.Errorf("applying %s %q: %w", kind, obj.GetName(), err)
 		}
 		return nil
 	}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: us.Namespace, Name: us.Name}, obj)
+	err := cached.Get(ctx, client.ObjectKey{Namespace: us.Namespace, Name: us.Name}, obj)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

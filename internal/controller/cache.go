@@ -22,6 +22,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -62,7 +63,7 @@ func defaultNamespaces(namespaces []string) map[string]cache.Config {
 // referencedSecrets). A read of a kind without an informer fails instead of
 // quietly starting one, which for Secrets would list every Secret in the cluster.
 func CacheOptions(namespaces []string) cache.Options {
-	owned := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{resources.LabelManagedBy: resources.ManagedBy})}
+	owned := cache.ByObject{Label: ownedSelector()}
 	return cache.Options{
 		DefaultNamespaces:           defaultNamespaces(namespaces),
 		DefaultTransform:            cache.TransformStripManagedFields(),
@@ -73,6 +74,25 @@ func CacheOptions(namespaces []string) cache.Options {
 			&corev1.Service{}:                        owned,
 			&policyv1.PodDisruptionBudget{}:          owned,
 			&autoscalingv2.HorizontalPodAutoscaler{}: owned,
+			&networkingv1.NetworkPolicy{}:            owned,
 		},
 	}
+}
+
+// ServiceMonitorCacheOptions returns the options of the cache of
+// ServiceMonitors, which runs only while their CRD is installed: like the
+// manager's, it holds only objects labelled as the operator's, in the
+// watched namespaces, without managedFields, and starts no other informer.
+func ServiceMonitorCacheOptions(namespaces []string) cache.Options {
+	return cache.Options{
+		DefaultNamespaces:           defaultNamespaces(namespaces),
+		DefaultLabelSelector:        ownedSelector(),
+		DefaultTransform:            cache.TransformStripManagedFields(),
+		ReaderFailOnMissingInformer: true,
+	}
+}
+
+// ownedSelector selects the objects labelled managed-by=userservice-operator.
+func ownedSelector() labels.Selector {
+	return labels.SelectorFromSet(labels.Set{resources.LabelManagedBy: resources.ManagedBy})
 }

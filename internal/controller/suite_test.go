@@ -24,6 +24,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -87,6 +89,8 @@ var _ = BeforeSuite(func() {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(appsv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(monitoringv1.AddToScheme(scheme))
+	utilruntime.Must(apiextensionsv1.AddToScheme(scheme))
 
 	By("starting kube-apiserver and etcd")
 	testEnv = &envtest.Environment{
@@ -108,7 +112,8 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	reconciler = NewUserServiceReconciler(mgr, defaultImage)
-	Expect(reconciler.SetupWithManager(mgr, SetupOptions{MaxConcurrentReconciles: 2})).To(Succeed())
+	Expect(reconciler.SetupWithManager(mgr, SetupOptions{MaxConcurrentReconciles: 2,
+		CRDCheckInterval: 200 * time.Millisecond})).To(Succeed())
 	mgrCache = mgr.GetCache()
 	go func() {
 		defer GinkgoRecover()

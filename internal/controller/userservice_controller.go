@@ -25,6 +25,8 @@ package controller
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 import (
@@ -39,6 +41,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -86,14 +89,21 @@ type UserServiceReconciler struct {
 	// use, read with APIReader, until their next watch event; SetupWithManager
 	// sets it with the Secret watch. When nil, every reconcile reads them.
 	secrets *referencedSecrets
+	// monitors serves the ServiceMonitors while their CRD is installed;
+	// SetupWithManager sets it. When nil, the CRD is taken as not installed.
+	monitors *serviceMonitorWatch
 }
 
 // SetupOptions configure the controller's watches and concurrency.
 type SetupOptions struct {
 	// MaxConcurrentReconciles is the number of UserServices reconciled in parallel.
 	MaxConcurrentReconciles int
-	// Namespaces limits the Secret metadata watch, as --watch-namespaces does for the manager's cache.
+	// Namespaces limits the Secret metadata watch and the ServiceMonitor
+	// cache, as --watch-namespaces does for the manager's cache.
 	Namespaces []string
+	// CRDCheckInterval is how often discovery is asked whether the
+	// ServiceMonitor CRD was installed or removed (0: DefaultCRDCheckInterval).
+	CRDCheckInterval time.Duration
 }
 
 // NewUserServiceReconciler returns a reconciler using the manager's client,
@@ -113,6 +123,8 @@ func NewUserServiceReconciler(mgr ctrl.Manager, defaultImage string) *UserServic
 // UserService uses (referenced or generated) appearing or changing triggers a
 // reconcile of the UserServices using it, and is read again from the API
 // server rather than from r.secrets. No Secret enters the manager's cache.
+// ServiceMonitors are watched once their CRD is served (see
+// serviceMonitorWatch). It also registers the per-UserService metrics.
 func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) error {
 	ctx := context.Background()
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &batchv1.Job{}, migrationJobOwnerIndex, jobOwner); err != nil {
@@ -131,6 +143,13 @@ func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOption
 			r.secrets.forgetAll(namespace)
 			return r.allUserServices(ctx, namespace)
 		})
+	all := func(ctx context.Context) []reconcile.Request { return r.allUserServices(ctx, metav1.NamespaceAll) }
+	if r.monitors, err = newServiceMonitors(mgr, o, all); err != nil {
+		return err
+	}
+	if err := registerCollector(newStatusCollector(mgr.GetCache(), mgr.Elected())); err != nil {
+		return fmt.Errorf("registering the UserService metrics: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&appsv1alpha1.UserService{}).
 		Owns(&appsv1.Deployment{}).
@@ -138,7 +157,9 @@ func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOption
 		Owns(&batchv1.Job{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		WatchesRawSource(secrets).
+		WatchesRawSource(r.monitors).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}).
 		Named("userservice").
 		Complete(r)
@@ -213,6 +234,8 @@ func (r *UserServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		{"Deployment", r.reconcileDeployment},
 		{"Service", r.reconcileService},
 		{"PodDisruptionBudget and HorizontalPodAutoscaler", r.reconcileExtras},
+		{"NetworkPolicy", r.reconcileNetworkPolicy},
+		{"ServiceMonitor", r.reconcileServiceMonitor},
 	}
 	for _, phase := range phases {
 		done, err := phase.run(ctx, s)
@@ -262,18 +285,26 @@ func (r *UserServiceReconciler) updateStatus(ctx context.Context, s *state) erro
 	if err != nil {
 		return fmt.Errorf("patching the status of UserService %q: %w", s.us.Name, err)
 	}
-	r.emitTransitionEvents(s.us, old, st, s.obs.Migration)
+	r.recordTransitions(s.us, old, st, s.obs.Migration)
 	return nil
 }
 
-// emitTransitionEvents records MigrationSucceeded, MigrationFailed and
-// RolloutComplete events when the status enters those states, once per
-// transition: the status patch that records it succeeds once.
-func (r *UserServiceReconciler) emitTransitionEvents(us *appsv1alpha1.UserService, old, st appsv1alpha1.UserServiceStatus,
+// recordTransitions records MigrationSucceeded, MigrationFailed,
+// RolloutComplete and ServiceMonitorCRDNotInstalled events when the status
+// enters those states, once per transition: the status patch that records it
+// succeeds once. A migration's success is counted in the metrics there too.
+func (r *UserServiceReconciler) recordTransitions(us *appsv1alpha1.UserService, old, st appsv1alpha1.UserServiceStatus,
 	m migration) {
 	if m.Phase == MigrationSucceeded && !migrationRecorded(old, m) {
 		r.Recorder.Eventf(us, nil, corev1.EventTypeNormal, EventMigrationSucceeded, "Migrate",
 			"Migration Job %q for image %q succeeded", m.Job, m.Image)
+		observeMigration(ResultSucceeded, m)
+	}
+	if c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionServiceMonitorReady); c != nil &&
+		c.Reason == ReasonCRDNotInstalled {
+		if o := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionServiceMonitorReady); o == nil || o.Reason != c.Reason {
+			r.Recorder.Eventf(us, nil, corev1.EventTypeWarning, EventServiceMonitorCRD, "Monitor", "%s", c.Message)
+		}
 	}
 	if c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionDegraded); c != nil &&
 		c.Status == metav1.ConditionTrue && c.Reason == ReasonMigrationFailed {

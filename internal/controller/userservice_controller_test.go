@@ -21,11 +21,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -358,12 +360,17 @@ var _ = Describe("UserService controller", func() {
 	})
 
 	It("writes nothing when a reconcile has nothing to do", func() {
+		installServiceMonitorCRD()
 		readyWith(ns, func(us *appsv1alpha1.UserService) {
 			us.Spec.Env = []corev1.EnvVar{{Name: "Z", Value: "1"}, {Name: "A", Value: "2"}}
 			us.Spec.Autoscaling = &appsv1alpha1.AutoscalingSpec{MaxReplicas: 4}
 			us.Spec.Service.Type = corev1.ServiceTypeNodePort
+			withServiceMonitor(us)
+			withNetworkPolicy(us)
 		})
 		objects := []client.Object{
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "users"}},
+			&monitoringv1.ServiceMonitor{ObjectMeta: metav1.ObjectMeta{Name: "users"}},
 			&appsv1alpha1.UserService{ObjectMeta: metav1.ObjectMeta{Name: "users"}},
 			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "users"}},
 			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "users"}},
@@ -381,7 +388,8 @@ var _ = Describe("UserService controller", func() {
 			return v
 		}
 		Eventually(func() bool { // Wait for the TTL patch and the last status write to settle.
-			return migrationJobTTLSet(ns) && condition(ns, "Ready").Status == metav1.ConditionTrue
+			return migrationJobTTLSet(ns) && condition(ns, "Ready").Status == metav1.ConditionTrue &&
+				condition(ns, appsv1alpha1.ConditionServiceMonitorReady).Status == metav1.ConditionTrue
 		}).Should(BeTrue())
 		before := versions()
 		counted := &writeCounter{Client: reconciler.Client}

@@ -22,11 +22,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -113,14 +116,39 @@ func (r *UserServiceReconciler) ensureMigrationJob(ctx context.Context, s *state
 		return m, fmt.Errorf("reading migration Job %q: %w", m.Job, err)
 	}
 	m.Phase, m.Message = jobPhase(job)
+	m.Duration, m.Timed = jobDuration(job)
 	switch {
 	case m.Phase == MigrationSucceeded && job.Spec.TTLSecondsAfterFinished == nil:
 		// A Job created without a TTL (by an earlier version of the operator).
 		return m, r.setJobTTL(ctx, job, ptr.To[int32](resources.MigrationSucceededTTLSeconds))
 	case m.Phase == MigrationFailed && job.Spec.TTLSecondsAfterFinished != nil:
-		return m, r.setJobTTL(ctx, job, nil)
+		// Removing the TTL is written once per failed Job, so the failure is counted there.
+		err := r.setJobTTL(ctx, job, nil)
+		if err == nil {
+			observeMigration(ResultFailed, m)
+		}
+		return m, err
 	}
 	return m, nil
+}
+
+// jobDuration returns how long a finished Job ran, from its start to its
+// completion or failure, and false when it has not finished or lacks a time.
+func jobDuration(job *batchv1.Job) (time.Duration, bool) {
+	start := job.Status.StartTime
+	if start == nil {
+		return 0, false
+	}
+	end := job.Status.CompletionTime
+	for _, c := range job.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			end = &c.LastTransitionTime
+		}
+	}
+	if end == nil || end.Before(start) {
+		return 0, false
+	}
+	return end.Sub(start.Time), true
 }
 
 // setJobTTL sets or, with a nil ttl, removes the ttlSecondsAfterFinished of a
@@ -303,6 +331,45 @@ func (r *UserServiceReconciler) reconcileExtras(ctx context.Context, s *state) (
 		if err := r.applyOrDelete(ctx, s.us, obj); err != nil {
 			return true, err
 		}
+	}
+	return false, nil
+}
+
+// reconcileNetworkPolicy applies or deletes the NetworkPolicy as spec.networkPolicy asks.
+func (r *UserServiceReconciler) reconcileNetworkPolicy(ctx context.Context, s *state) (bool, error) {
+	var np client.Object = &networkingv1.NetworkPolicy{}
+	if p := resources.NetworkPolicy(s.us); p != nil {
+		np = p
+	}
+	if err := r.applyOrDelete(ctx, s.us, np); err != nil {
+		return true, err
+	}
+	return false, nil
+}
+
+// reconcileServiceMonitor applies or deletes the ServiceMonitor as
+// spec.monitoring.serviceMonitor asks, reading ServiceMonitors from their
+// own cache. While their CRD is not installed it only records that, and
+// the reconcile goes on: the ServiceMonitor is created once the CRD appears.
+func (r *UserServiceReconciler) reconcileServiceMonitor(ctx context.Context, s *state) (bool, error) {
+	desired := resources.ServiceMonitor(s.us)
+	cached := r.monitors.reader()
+	switch {
+	case cached == nil && desired != nil:
+		s.obs.ServiceMonitor = ServiceMonitorCRDMissing
+		return false, nil
+	case cached == nil:
+		s.obs.ServiceMonitor = ServiceMonitorDisabled
+		return false, nil
+	}
+	var sm client.Object = &monitoringv1.ServiceMonitor{}
+	s.obs.ServiceMonitor = ServiceMonitorDisabled
+	if desired != nil {
+		sm, s.obs.ServiceMonitor = desired, ServiceMonitorApplied
+	}
+	if err := r.applyOrDeleteFrom(ctx, cached, s.us, sm); err != nil {
+		s.obs.ServiceMonitor = ""
+		return true, err
 	}
 	return false, nil
 }

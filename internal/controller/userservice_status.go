@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -49,6 +50,8 @@ const (
 	ReasonSecretHashKeyNotFound      = "SecretHashKeyNotFound"
 	ReasonSecretNotAllowed           = "SecretNotAllowed"
 	ReasonInvalidSpec                = "InvalidSpec"
+	ReasonServiceMonitorApplied      = "Applied"
+	ReasonCRDNotInstalled            = "CRDNotInstalled"
 )
 
 // Event reasons.
@@ -58,6 +61,7 @@ const (
 	EventMigrationSucceeded = "MigrationSucceeded"
 	EventMigrationFailed    = "MigrationFailed"
 	EventRolloutComplete    = "RolloutComplete"
+	EventServiceMonitorCRD  = "ServiceMonitorCRDNotInstalled"
 )
 
 // MigrationPhase is the state of the migration for the desired image.
@@ -69,6 +73,16 @@ const (
 	MigrationRunning   MigrationPhase = "Running"
 	MigrationSucceeded MigrationPhase = "Succeeded"
 	MigrationFailed    MigrationPhase = "Failed"
+)
+
+// ServiceMonitorState is what the ServiceMonitor phase found.
+type ServiceMonitorState string
+
+// ServiceMonitor states. The zero value means the reconcile stopped before that phase.
+const (
+	ServiceMonitorDisabled   ServiceMonitorState = "Disabled"
+	ServiceMonitorApplied    ServiceMonitorState = "Applied"
+	ServiceMonitorCRDMissing ServiceMonitorState = "CRDMissing"
 )
 
 // problem is a user-fixable reason that stopped the reconcile.
@@ -91,6 +105,9 @@ type migration struct {
 	Job     string
 	Image   string
 	Message string
+	// Duration is how long the finished Job ran, when Timed.
+	Duration time.Duration
+	Timed    bool
 }
 
 // observation is everything the status is computed from. The phases fill it in.
@@ -107,6 +124,7 @@ type observation struct {
 	Deployment      *appsv1.Deployment
 	ServiceURL      string
 	Selector        string
+	ServiceMonitor  ServiceMonitorState
 }
 
 // computeStatus returns the new status from the old one and an observation.
@@ -130,7 +148,26 @@ func computeStatus(old appsv1alpha1.UserServiceStatus, o observation) appsv1alph
 	setReadyCondition(&st, o)
 	mirrorCondition(&st, appsv1alpha1.ConditionProgressing, appsv1alpha1.ConditionReconciling)
 	mirrorCondition(&st, appsv1alpha1.ConditionDegraded, appsv1alpha1.ConditionStalled)
+	setServiceMonitorCondition(&st, o)
 	return st
+}
+
+// setServiceMonitorCondition says whether the ServiceMonitor that the spec
+// asks for exists, removes the condition when none is asked for, and keeps
+// it as it was when the reconcile stopped before the ServiceMonitor phase.
+func setServiceMonitorCondition(st *appsv1alpha1.UserServiceStatus, o observation) {
+	switch o.ServiceMonitor {
+	case ServiceMonitorDisabled:
+		meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionServiceMonitorReady)
+	case ServiceMonitorApplied:
+		setCondition(st, o, appsv1alpha1.ConditionServiceMonitorReady, true, ReasonServiceMonitorApplied,
+			"The ServiceMonitor scrapes /metrics on the Service's http port")
+	case ServiceMonitorCRDMissing:
+		setCondition(st, o, appsv1alpha1.ConditionServiceMonitorReady, false, ReasonCRDNotInstalled,
+			"spec.monitoring.serviceMonitor is enabled but the monitoring.coreos.com/v1 ServiceMonitor CRD is not "+
+				"installed: install the Prometheus Operator's CRDs, and the operator creates the ServiceMonitor "+
+				"without a restart; everything else is reconciled meanwhile")
+	}
 }
 
 // mirrorCondition copies condition from to condition to (status, reason,

@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -286,5 +287,63 @@ func TestInvalidSpecMessage(t *testing.T) {
 		!utf8.ValidString(long) {
 		t.Errorf("a long API message gives %d bytes (valid UTF-8: %v), want it cut to about %d", len(long),
 			utf8.ValidString(long), maxInvalidDetail)
+	}
+}
+
+func TestComputeStatusServiceMonitor(t *testing.T) {
+	base := observation{Generation: 3, DesiredImage: "img", Migration: migration{Phase: MigrationDisabled},
+		Deployment: deployment("img", 1, 1, 1, true)}
+	applied := []metav1.Condition{{Type: appsv1alpha1.ConditionServiceMonitorReady, Status: metav1.ConditionTrue,
+		Reason: ReasonServiceMonitorApplied}}
+	for _, tc := range []struct {
+		name  string
+		old   []metav1.Condition
+		state ServiceMonitorState
+		want  *wantCondition
+	}{
+		{"not asked for", nil, ServiceMonitorDisabled, nil},
+		{"disabled after being applied: the condition goes", applied, ServiceMonitorDisabled, nil},
+		{"CRD not installed", nil, ServiceMonitorCRDMissing, &wantCondition{metav1.ConditionFalse, ReasonCRDNotInstalled}},
+		{"CRD removed after being applied", applied, ServiceMonitorCRDMissing, &wantCondition{metav1.ConditionFalse, ReasonCRDNotInstalled}},
+		{"applied", nil, ServiceMonitorApplied, &wantCondition{metav1.ConditionTrue, ReasonServiceMonitorApplied}},
+		{"phase not reached: kept as it was", applied, "", &wantCondition{metav1.ConditionTrue, ReasonServiceMonitorApplied}},
+	} {
+		o := base
+		o.ServiceMonitor = tc.state
+		st := computeStatus(appsv1alpha1.UserServiceStatus{Conditions: tc.old}, o)
+		c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionServiceMonitorReady)
+		switch {
+		case tc.want == nil && c != nil:
+			t.Errorf("%s: condition %+v, want none", tc.name, c)
+		case tc.want != nil && (c == nil || c.Status != tc.want.status || c.Reason != tc.want.reason):
+			t.Errorf("%s: condition %+v, want %s/%s", tc.name, c, tc.want.status, tc.want.reason)
+		}
+		if r := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionReady); r == nil || r.Status != metav1.ConditionTrue {
+			t.Errorf("%s: Ready = %+v, want True whatever the ServiceMonitor", tc.name, r)
+		}
+	}
+}
+
+func TestJobDuration(t *testing.T) {
+	start := metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	end := metav1.NewTime(start.Add(42 * time.Second))
+	for _, tc := range []struct {
+		name      string
+		status    batchv1.JobStatus
+		want      time.Duration
+		wantTimed bool
+	}{
+		{"running", batchv1.JobStatus{StartTime: &start}, 0, false},
+		{"no start time", batchv1.JobStatus{CompletionTime: &end}, 0, false},
+		{"completed", batchv1.JobStatus{StartTime: &start, CompletionTime: &end}, 42 * time.Second, true},
+		{"failed", batchv1.JobStatus{StartTime: &start, Conditions: []batchv1.JobCondition{
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, LastTransitionTime: end}}}, 42 * time.Second, true},
+		{"failed within its first second", batchv1.JobStatus{StartTime: &start, Conditions: []batchv1.JobCondition{
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, LastTransitionTime: start}}}, 0, true},
+	} {
+		d, timed := jobDuration(&batchv1.Job{Status: tc.status})
+		if d != tc.want || timed != tc.wantTimed {
+			t.Errorf("%s: jobDuration = %s, %v; want %s, %v", tc.name, d, timed, tc.want, tc.wantTimed)
+		}
 	}
 }

@@ -20,6 +20,7 @@ package manager
 import (
 	"crypto/tls"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -61,11 +62,13 @@ type Config struct {
 	MetricsCertName, MetricsKeyName string
 }
 
-// NewScheme returns the scheme with the built-in types and the UserService API.
+// NewScheme returns the scheme with the built-in types, the UserService API
+// and the Prometheus Operator's ServiceMonitor, whose CRD may be absent.
 func NewScheme() *runtime.Scheme {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(appsv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(monitoringv1.AddToScheme(scheme))
 	return scheme
 }
 
