@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +20,7 @@ import (
 	"github.com/userservice-dev/userservice-operator/internal/userservice/config"
 	api "github.com/userservice-dev/userservice-operator/internal/userservice/http"
 	"github.com/userservice-dev/userservice-operator/internal/userservice/migrations"
+	"github.com/userservice-dev/userservice-operator/internal/userservice/rpc"
 	"github.com/userservice-dev/userservice-operator/internal/userservice/store"
 	"github.com/userservice-dev/userservice-operator/internal/userservice/telemetry"
 )
@@ -53,9 +55,10 @@ func usage() string {
 	return config.Usage()
 }
 
-// serve runs the HTTP server until ctx ends, then shuts down gracefully:
-// readiness turns 503, the server keeps serving for SHUTDOWN_DRAIN, then
-// stops within SHUTDOWN_TIMEOUT, and the pool is closed.
+// serve runs the HTTP server, and the gRPC server unless GRPC_PORT is 0,
+// until ctx ends, then shuts down gracefully: readiness turns 503, the
+// servers keep serving for SHUTDOWN_DRAIN, then stop within
+// SHUTDOWN_TIMEOUT, and the pool is closed.
 func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -89,20 +92,38 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listening on SERVER_PORT %d: %w", cfg.Port, err)
 	}
+	grpcLn, err := listenGRPC(cfg.GRPCPort)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	st := store.Open(pool, store.DefaultWorkers(int(pool.Config().MaxConns)))
 	defer st.Close()
-	metrics := api.NewMetrics(telemetry.NewPoolCollector(pool), st.Collector())
-	go telemetry.ReleaseMemoryWhenIdle(ctx, metrics.Handled, idleMemoryInterval)
+	rpcMetrics := rpc.NewMetrics()
+	metrics := api.NewMetrics(telemetry.NewPoolCollector(pool), st.Collector(), rpcMetrics)
+	go telemetry.ReleaseMemoryWhenIdle(ctx, func() uint64 { return metrics.Handled() + rpcMetrics.Handled() }, idleMemoryInterval)
 	probe := store.NewProbe(pool)
 	defer closeWithin(exitStepTimeout, probe.Close, logger)
 	ready := api.NewReadiness(probe.Ping, schemaVersion(probe), migrations.RequiredVersion, logger)
+	verifier := auth.NewVerifier(cfg.JWTSecret)
 	handler := api.NewHandler(api.Options{
-		Store: st, Verifier: auth.NewVerifier(cfg.JWTSecret), Readiness: ready,
+		Store: st, Verifier: verifier, Readiness: ready,
 		Metrics: metrics, Logger: logger,
 		AuthRequiredForReads: cfg.AuthRequiredForReads, Wrap: wrap, AccessLog: accessLogWriter(cfg.LogLevel, logs),
 	})
+	servers := []server{{name: "HTTP", ln: ln, srv: newHTTPServer(handler, logger)}}
+	if grpcLn != nil {
+		g, err := grpcServer(grpcLn, rpc.Options{Store: st, Verifier: verifier, Readiness: ready, Metrics: rpcMetrics,
+			Logger: logger, AuthRequiredForReads: cfg.AuthRequiredForReads, Tracing: wrap != nil}, logger)
+		if err != nil {
+			ln.Close()
+			grpcLn.Close()
+			return err
+		}
+		servers = append(servers, g)
+	}
 	go startupChecks(ctx, pool, ready, logger)
-	return serveUntilDone(ctx, ln, handler, ready, cfg, logger)
+	return serveUntilDone(ctx, servers, ready, cfg, logger)
 }
 
 // schemaVersion returns a function that reads the schema version through
@@ -149,9 +170,16 @@ func startupChecks(ctx context.Context, pool *pgxpool.Pool, ready *api.Readiness
 	}
 }
 
-// serveUntilDone serves on ln until ctx ends, then drains and shuts down.
-func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, ready *api.Readiness, cfg config.Config, logger *slog.Logger) error {
-	srv := &http.Server{
+// server is one of the service's servers and the socket it serves.
+type server struct {
+	name string // "HTTP" or "gRPC", in logs and errors
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// newHTTPServer returns a server for h with the service's timeouts.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -160,12 +188,30 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, ready 
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("Started HTTP server", "addr", ln.Addr().String())
+}
+
+// serveUntilDone runs every server until ctx ends, then drains and shuts
+// them down together: readiness (and so the gRPC health service) turns
+// not ready, they keep serving for SHUTDOWN_DRAIN, and then finish their
+// requests within SHUTDOWN_TIMEOUT.
+func serveUntilDone(ctx context.Context, servers []server, ready *api.Readiness, cfg config.Config, logger *slog.Logger) error {
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serving %s: %w", s.name, err)
+				return
+			}
+			errc <- nil
+		}()
+		logger.Info("Started "+s.name+" server", "addr", s.ln.Addr().String())
+	}
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serving HTTP: %w", err)
+		for _, s := range servers {
+			_ = s.srv.Close()
+		}
+		return err
 	case <-ctx.Done():
 	}
 	ready.ShuttingDown()
@@ -173,19 +219,42 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, ready 
 	time.Sleep(cfg.ShutdownDrain)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		// Closing the connections cancels the requests' contexts, which
-		// cancels their statements and gives their connections back.
-		_ = srv.Close()
-		logger.Warn("Closed HTTP server forcibly: requests were still running after SHUTDOWN_TIMEOUT",
-			"shutdown_timeout", cfg.ShutdownTimeout.String())
-		return fmt.Errorf("requests still running after SHUTDOWN_TIMEOUT %s were cut off: %w", cfg.ShutdownTimeout, err)
+	if err := shutdownAll(sctx, servers, cfg, logger); err != nil {
+		return err
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving HTTP: %w", err)
+	for range servers {
+		if err := <-errc; err != nil {
+			return err
+		}
 	}
-	logger.Info("Stopped HTTP server")
 	return nil
+}
+
+// shutdownAll shuts the servers down at the same time, each finishing its
+// requests until ctx ends. A server with requests still running then is
+// closed forcibly: closing the connections cancels the requests' contexts,
+// which cancels their statements and gives their connections back.
+func shutdownAll(ctx context.Context, servers []server, cfg config.Config, logger *slog.Logger) error {
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Go(func() { errs[i] = s.srv.Shutdown(ctx) })
+	}
+	wg.Wait()
+	var cut error
+	for i, s := range servers {
+		if errs[i] == nil {
+			logger.Info("Stopped " + s.name + " server")
+			continue
+		}
+		_ = s.srv.Close()
+		logger.Warn("Closed "+s.name+" server forcibly: requests were still running after SHUTDOWN_TIMEOUT",
+			"shutdown_timeout", cfg.ShutdownTimeout.String())
+		if cut == nil {
+			cut = fmt.Errorf("requests still running after SHUTDOWN_TIMEOUT %s were cut off: %w", cfg.ShutdownTimeout, errs[i])
+		}
+	}
+	return cut
 }
 
 // closeWithin runs closeFn, waiting for it at most d: a connection still
