@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	connectrpc "connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -26,6 +27,7 @@ import (
 	"github.com/userservice-dev/userservice-operator/internal/userservice/pgtest"
 	pb "github.com/userservice-dev/userservice-operator/pkg/api/userservice/v1"
 	"github.com/userservice-dev/userservice-operator/pkg/api/userservice/v1/userservicev1connect"
+	"github.com/userservice-dev/userservice-operator/pkg/client"
 )
 
 // The gRPC tests call the service with google.golang.org/grpc, the
@@ -480,3 +482,37 @@ func TestGRPCPortZeroTurnsGRPCOff(t *testing.T) {
 	}
 }
 
+// TestClientPackage drives the real service through pkg/client, the
+// client other services import: every call, and the codes it returns.
+func TestClientPackage(t *testing.T) {
+	s := startService(t, newMigratedDB(t), nil)
+	s.waitReady(t, http.StatusOK, 10*time.Second)
+	c := client.New("http://"+s.grpcAddr, client.Options{Token: s.token})
+	ctx := context.Background()
+	ada, err := c.CreateUser(ctx, "Ada", "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.GetUser(ctx, ada.GetId()); err != nil || !proto.Equal(got, ada) {
+		t.Fatalf("GetUser: %v %v", got, err)
+	}
+	if _, err := c.UpdateUser(ctx, ada.GetId(), "Ada King", "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.ListUsers(ctx, &pb.ListUsersRequest{PageToken: "0"})
+	if err != nil || len(page.GetUsers()) != 1 || page.GetUsers()[0].GetName() != "Ada King" {
+		t.Fatalf("ListUsers: %v %v", page, err)
+	}
+	if _, err := c.CreateUser(ctx, "Ada", "ADA@example.com"); connectrpc.CodeOf(err) != connectrpc.CodeAlreadyExists {
+		t.Fatalf("a duplicate: %v", err)
+	}
+	if _, err := c.CreateUser(ctx, "", "b@example.com"); client.FieldOf(err) != "name" {
+		t.Fatalf("a blank name: %v, field %q", err, client.FieldOf(err))
+	}
+	if err := c.DeleteUser(ctx, ada.GetId()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetUser(ctx, ada.GetId()); connectrpc.CodeOf(err) != connectrpc.CodeNotFound {
+		t.Fatalf("GetUser after DeleteUser: %v", err)
+	}
+}
