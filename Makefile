@@ -121,14 +121,37 @@ helm-sync: ## Copy the generated CRDs and the config/rbac roles into the Helm ch
 		if [ -f config/rbac/userservice_$${r}_role.yaml ]; then cp config/rbac/userservice_$${r}_role.yaml $(CHART_DIR)/files/userservice-$${r}-role.yaml; fi; \
 	done
 
+# The pod sandbox image of the real-node local cluster (registry.k8s.io is unreachable).
+PAUSE_IMG ?= localhost/userservice-dev/pause:local
+# Test-only user-service images of make test-e2e-real (built with test-only build tags).
+E2E_V2_IMG ?= $(REGISTRY)/user-service:v0.1.1
+E2E_FAIL_IMG ?= $(REGISTRY)/user-service:v0.2.0-fail-migration
+E2E_IMAGES_DIR ?= bin/e2e-images
+IMAGE_GO_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "-s -w"
+IMAGES_RUN = go run ./hack/images --revision $(REVISION) --created-epoch $(SOURCE_DATE_EPOCH)
+
 .PHONY: images
-images: ## Build both images as OCI layout tarballs in dist/ without a Docker daemon.
+images: image-pause ## Build both images (and the local cluster's pause image) as OCI layout tarballs in dist/ without a Docker daemon.
 	@mkdir -p bin dist
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "-s -w" -o bin/linux-amd64/manager ./cmd
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "-s -w" -o bin/linux-amd64/user-service ./cmd/user-service
-	go run ./hack/images --version $(VERSION) --revision $(REVISION) --created-epoch $(SOURCE_DATE_EPOCH) --out dist \
+	$(IMAGE_GO_BUILD) -o bin/linux-amd64/manager ./cmd
+	$(IMAGE_GO_BUILD) -o bin/linux-amd64/user-service ./cmd/user-service
+	$(IMAGES_RUN) --version $(VERSION) --out dist \
 		--image manager=$(IMG)=bin/linux-amd64/manager \
 		--image user-service=$(USER_SERVICE_IMG)=bin/linux-amd64/user-service
+
+.PHONY: image-pause
+image-pause: ## Build dist/pause.oci.tar, the pod sandbox image of the real-node local cluster (hack/pause).
+	@mkdir -p bin dist
+	$(IMAGE_GO_BUILD) -o bin/linux-amd64/pause ./hack/pause
+	$(IMAGES_RUN) --version $(VERSION) --out dist --image pause=$(PAUSE_IMG)=bin/linux-amd64/pause
+
+.PHONY: images-e2e
+images-e2e: ## Build the test-only user-service images of make test-e2e-real into bin/e2e-images/ (never released).
+	@mkdir -p $(E2E_IMAGES_DIR)/v2 $(E2E_IMAGES_DIR)/fail
+	$(IMAGE_GO_BUILD) -tags e2e_migration_v2 -o bin/linux-amd64/user-service-e2e-v2 ./cmd/user-service
+	$(IMAGE_GO_BUILD) -tags e2e_migration_fail -o bin/linux-amd64/user-service-e2e-fail ./cmd/user-service
+	$(IMAGES_RUN) --version 0.1.1 --out $(E2E_IMAGES_DIR)/v2 --image user-service=$(E2E_V2_IMG)=bin/linux-amd64/user-service-e2e-v2
+	$(IMAGES_RUN) --version 0.2.0 --out $(E2E_IMAGES_DIR)/fail --image user-service=$(E2E_FAIL_IMG)=bin/linux-amd64/user-service-e2e-fail
 
 .PHONY: build-installer
 build-installer: manifests generate ## Write dist/install.yaml: CRDs and the operator, from config/default.
@@ -233,6 +256,14 @@ demo: helm ## Local cluster, the operator installed with Helm, a UserService to 
 	CGO_ENABLED=0 go build -o bin/manager ./cmd
 	HELM="$(HELM)" hack/demo.sh up
 
+.PHONY: demo-real
+demo-real: helm images images-e2e ## As root: make demo on a real node, the operator as a pod, a user created with curl through the NodePort.
+	HELM="$(HELM)" hack/demo.sh up --mode real-node
+
+.PHONY: demo-real-down
+demo-real-down: ## Stop everything make demo-real started and restore the machine (same as make demo-down).
+	hack/demo.sh down
+
 .PHONY: demo-down
 demo-down: ## Stop everything make demo started and remove its state.
 	hack/demo.sh down
@@ -240,6 +271,10 @@ demo-down: ## Stop everything make demo started and remove its state.
 .PHONY: test-e2e
 test-e2e: helm ## Run the end-to-end suite (test/e2e) on its own local cluster, which it starts and tears down.
 	HELM="$(HELM)" go test -tags e2e ./test/e2e/ -timeout 45m -v -ginkgo.v
+
+.PHONY: test-e2e-real
+test-e2e-real: helm ## Run the real-node end-to-end suite as root: operator and user service as pods on containerd, kubelet and kube-proxy.
+	HELM="$(HELM)" go test -tags e2e,realnode ./test/e2e/ -timeout 30m -v -ginkgo.v
 
 .PHONY: bench-scale
 bench-scale: helm ## Run hack/bench/operator-scale.sh (N=500; pass BENCH_ARGS="-n 1000" for more).

@@ -6,7 +6,7 @@
 #
 # Usage: hack/k8s-bins.sh [binary...]
 #   binaries: kube-apiserver etcd kube-controller-manager kube-scheduler
-#             kubelet kube-proxy kubectl kwok (default: kube-apiserver etcd)
+#             kubelet kube-proxy kubectl kwok crictl (default: kube-apiserver etcd)
 # Prints the cache directory (usable as KUBEBUILDER_ASSETS) on stdout.
 # Progress goes to stderr.
 set -euo pipefail
@@ -14,6 +14,7 @@ set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
+CRICTL_VERSION="${CRICTL_VERSION:-1.37.0}"
 ASSETS_DIR="${K8S_ASSETS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/kubebuilder-envtest/k8s/${K8S_VERSION}-linux-amd64}"
 
 log() { printf '[k8s-bins] %s\n' "$*" >&2; }
@@ -25,13 +26,15 @@ mkdir -p "$ASSETS_DIR"
 missing_k8s=()
 need_etcd=false
 need_kwok=false
+need_crictl=false
 for b in "${wanted[@]}"; do
   [ -x "$ASSETS_DIR/$b" ] && continue
   case "$b" in
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl) missing_k8s+=("$b") ;;
     etcd) need_etcd=true ;;
     kwok) need_kwok=true ;;
-    *) log "unknown binary $b: choose from kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kwok"; exit 2 ;;
+    crictl) need_crictl=true ;;
+    *) log "unknown binary $b: choose from kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kwok crictl"; exit 2 ;;
   esac
 done
 
@@ -100,9 +103,18 @@ build_kwok() {
   mv "$work/kwokbin/kwok" "$ASSETS_DIR/kwok"
 }
 
+# build_crictl builds crictl, the CRI client the real-node cluster's `down`
+# uses to stop and remove pod sandboxes (with their network) through containerd.
+build_crictl() {
+  log "building crictl v${CRICTL_VERSION} from the Go module proxy"
+  GOBIN="$work/crictlbin" go install "sigs.k8s.io/cri-tools/cmd/crictl@v${CRICTL_VERSION}" >&2
+  mv "$work/crictlbin/crictl" "$ASSETS_DIR/crictl"
+}
+
 start=$SECONDS
 [ "$need_etcd" = true ] && build_etcd
 [ ${#missing_k8s[@]} -gt 0 ] && build_k8s "${missing_k8s[@]}"
 [ "$need_kwok" = true ] && build_kwok
+[ "$need_crictl" = true ] && build_crictl
 if [ $((SECONDS - start)) -gt 0 ]; then log "done in $((SECONDS - start))s: $ASSETS_DIR"; fi
 echo "$ASSETS_DIR"

@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
 # Runs a local Kubernetes cluster on loopback, built from the Go module proxy:
-# etcd, kube-apiserver, kube-controller-manager and kube-scheduler are real;
-# the nodes are simulated by kwok (default mode), which takes pods to Running
-# and Ready and Job pods to Completed without running any container.
+# etcd, kube-apiserver, kube-controller-manager and kube-scheduler are real.
+# In kwok mode (default) the nodes are simulated by kwok, which takes pods to
+# Running and Ready and Job pods to Completed without running any container.
+# In real-node mode (as root) one real node runs the pods: containerd, runc,
+# the CNI bridge cni0, kubelet and kube-proxy (hack/lib/real-node.sh,
+# docs/local-cluster.md).
 #
 # Usage:
 #   hack/local-cluster.sh up [--mode kwok|real-node] [--nodes N]
 #   hack/local-cluster.sh down
 #   hack/local-cluster.sh status
 #   hack/local-cluster.sh restart <component>   (e.g. kube-apiserver)
+#   hack/local-cluster.sh load-images TAR...    (real-node: import OCI tarballs)
+#
+# real-node mode runs as root; `down` then also restores the machine.
 #
 # `up` builds the missing binaries (hack/k8s-bins.sh, cached outside the
 # repository), creates a PKI and a service-account key, starts every process
 # that is not running yet, and prints `export KUBECONFIG=...` on stdout.
 # Progress goes to stderr, one line per step. `up` is idempotent: run again, it
 # starts only what is not running. `down` stops exactly the processes that `up`
-# started, by their recorded pids, and deletes the state directory.
+# started, by their recorded pids, and deletes the state directory. In
+# real-node mode it first removes every pod (containers, network namespaces,
+# mounts), the containerd shims, kube-proxy's and the kubelet's iptables rules
+# (kube-proxy --cleanup), the bridge, and restores the kernel settings that the
+# node changed.
 #
 # Environment:
 #   LOCAL_CLUSTER_DIR             state dir (default ${XDG_STATE_HOME:-$HOME/.local/state}/userservice-operator/local-cluster)
@@ -26,6 +36,9 @@
 #   LOCAL_CLUSTER_KCM_PORT        kube-controller-manager port (default 11257)
 #   LOCAL_CLUSTER_SCHEDULER_PORT  kube-scheduler port (default 11259)
 #   LOCAL_CLUSTER_PROFILING       true serves /debug/pprof/ on the control-plane components (default false)
+#   LOCAL_CLUSTER_NODE_NAME       real-node: the node's name (default real-node)
+#   LOCAL_CLUSTER_KUBELET_PORT, LOCAL_CLUSTER_KUBELET_HEALTHZ_PORT, LOCAL_CLUSTER_PROXY_HEALTHZ_PORT,
+#   LOCAL_CLUSTER_PROXY_METRICS_PORT  real-node ports (defaults 10250, 10248, 10256, 10249)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,9 +63,12 @@ CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler)
 log() { printf '[local-cluster] %s\n' "$*" >&2; }
 die() { printf '[local-cluster] error: %s\n' "$*" >&2; exit 1; }
 
+# shellcheck source=hack/lib/real-node.sh
+source "$ROOT/hack/lib/real-node.sh"
+
 # usage prints the command synopsis.
 usage() {
-  sed -n '7,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '/^# Usage:/,/^# real-node mode runs as root/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 # port_open succeeds when something listens on 127.0.0.1:$1.
@@ -120,7 +136,7 @@ build_bins() {
   local bins=(kube-apiserver etcd kube-controller-manager kube-scheduler kubectl)
   case "$MODE" in
     kwok) bins+=(kwok) ;;
-    real-node) bins+=(kubelet kube-proxy) ;;
+    real-node) bins+=(kubelet kube-proxy crictl) ;;
   esac
   log "step 1/6: binaries (${bins[*]}); a cold cache takes minutes, progress follows"
   BIN=$("$ROOT/hack/k8s-bins.sh" "${bins[@]}")
@@ -179,15 +195,15 @@ make_pki() {
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
       -out "$PKI/ca.crt" 2>/dev/null
   fi
-  gen_cert kube-apiserver "/CN=kube-apiserver" \
-    "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  local sans="IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  # Pods reach kube-apiserver on the bridge gateway (the `kubernetes` endpoint).
+  [ "$MODE" = real-node ] && sans+=",IP:$GATEWAY"
+  gen_cert kube-apiserver "/CN=kube-apiserver" "$sans"
   gen_cert etcd "/CN=etcd" "IP:127.0.0.1,DNS:localhost"
   gen_cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client"
   gen_cert admin "/O=system:masters/CN=local-cluster-admin"
   gen_cert kube-controller-manager "/CN=system:kube-controller-manager"
   gen_cert kube-scheduler "/CN=system:kube-scheduler"
-  # kwok acts as every simulated kubelet, so it needs broad rights.
-  gen_cert kwok "/O=system:masters/CN=kwok-controller"
   if [ ! -f "$PKI/sa.key" ]; then
     openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
     openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -196,7 +212,20 @@ make_pki() {
   write_kubeconfig "$KUBECONFIG_FILE" admin
   write_kubeconfig "$DIR/kube-controller-manager.kubeconfig" kube-controller-manager
   write_kubeconfig "$DIR/kube-scheduler.kubeconfig" kube-scheduler
+  "pki_$MODE"
+}
+
+# pki_kwok issues kwok's certificate: kwok acts as every simulated kubelet,
+# so it needs broad rights.
+pki_kwok() {
+  gen_cert kwok "/O=system:masters/CN=kwok-controller"
+  chmod 600 "$PKI"/*.key
   write_kubeconfig "$DIR/kwok.kubeconfig" kwok
+}
+
+# apiserver_args_kwok prints kube-apiserver's node-related flags: loopback only.
+apiserver_args_kwok() {
+  printf '%s\n' --bind-address 127.0.0.1 --advertise-address 127.0.0.1
 }
 
 # start_etcd starts a single-member etcd with TLS on loopback.
@@ -221,8 +250,9 @@ start_apiserver() {
   running kube-apiserver && { log "kube-apiserver already running (pid $(pid_of kube-apiserver))"; return 0; }
   require_port "$APISERVER_PORT" LOCAL_CLUSTER_APISERVER_PORT
   log "step 4/6: starting kube-apiserver on https://127.0.0.1:$APISERVER_PORT"
-  start_proc kube-apiserver "$BIN/kube-apiserver" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+  local mode_args
+  mapfile -t mode_args < <("apiserver_args_$MODE")
+  start_proc kube-apiserver "$BIN/kube-apiserver" "${mode_args[@]}" --secure-port "$APISERVER_PORT" \
     --endpoint-reconciler-type none \
     --etcd-servers "https://127.0.0.1:$ETCD_PORT" --etcd-cafile "$PKI/ca.crt" \
     --etcd-certfile "$PKI/apiserver-etcd-client.crt" --etcd-keyfile "$PKI/apiserver-etcd-client.key" \
@@ -322,10 +352,11 @@ nodes_untainted() {
   [ -z "$(kubectl_admin get nodes -o jsonpath='{range .items[*]}{.spec.taints[*].key}{end}')" ]
 }
 
-# nodes_up_real-node would start containerd, kubelet and kube-proxy.
-nodes_up_real-node() {
-  die "--mode real-node is not implemented yet: only the node part (containerd, kubelet, kube-proxy) differs from kwok mode; use --mode kwok"
-}
+# nodes_prepare_kwok has nothing to prepare: kwok needs nothing from the machine.
+nodes_prepare_kwok() { :; }
+
+# nodes_down_kwok stops kwok.
+nodes_down_kwok() { stop_component kwok; }
 
 # cmd_up brings every component up, skipping those already running.
 cmd_up() {
@@ -344,10 +375,12 @@ cmd_up() {
     die "a $(cat "$DIR/mode") cluster exists in $DIR; run 'hack/local-cluster.sh down' first"
   fi
   command -v openssl >/dev/null || die "openssl is required (apt-get install openssl)"
+  [ "$MODE" = real-node ] && require_root
   local start=$SECONDS
   build_bins
   mkdir -p "$DIR" && echo "$MODE" >"$DIR/mode"
   make_pki
+  "nodes_prepare_$MODE"
   start_etcd
   start_apiserver
   start_controller_manager
@@ -382,15 +415,29 @@ stop_component() {
   rm -f "$DIR/pids/$name.pid"
 }
 
-# cmd_down stops every component in reverse start order and removes the state dir.
+# cmd_down stops the nodes, then every other component in reverse start
+# order, and removes the state dir.
 cmd_down() {
   [ -d "$DIR" ] || { log "no local cluster in $DIR"; return 0; }
-  local comps
+  MODE=$(cat "$DIR/mode" 2>/dev/null || echo kwok)
+  "nodes_down_$MODE"
+  local comps c
   mapfile -t comps < <(all_components | tac)
-  local c
   for c in "${comps[@]}"; do stop_component "$c"; done
+  local left
+  left=$(awk -v d="$DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo)
+  [ -z "$left" ] || die "mounts are left under $DIR, which is kept; unmount them and run down again:
+$left"
   rm -rf "$DIR"
   log "local cluster stopped and $DIR removed"
+}
+
+# cmd_load_images imports OCI image tarballs into the real node's containerd.
+cmd_load_images() {
+  [ "$(cat "$DIR/mode" 2>/dev/null)" = real-node ] || die "load-images needs a running --mode real-node cluster in $DIR"
+  [ $# -gt 0 ] || die "load-images needs at least one OCI tarball, such as dist/user-service.oci.tar"
+  running containerd || die "containerd of the cluster in $DIR is not running; run 'hack/local-cluster.sh up --mode real-node'"
+  load_images "$@"
 }
 
 # cmd_status prints one line per component and the kubeconfig path; it fails
@@ -408,6 +455,7 @@ cmd_status() {
     fi
   done < <(all_components)
   echo "mode: $(cat "$DIR/mode" 2>/dev/null || echo unknown)"
+  [ "$(cat "$DIR/mode" 2>/dev/null)" = real-node ] && echo "containerd socket: $SOCK (ctr -a $SOCK -n k8s.io ...)"
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   return $rc
 }
@@ -430,6 +478,7 @@ main() {
     down) cmd_down ;;
     status) cmd_status ;;
     restart) cmd_restart "$@" ;;
+    load-images) cmd_load_images "$@" ;;
     *) usage; exit 2 ;;
   esac
 }

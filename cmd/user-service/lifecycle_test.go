@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -269,6 +270,58 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	if !strings.Contains(s.logs.String(), "Stopped HTTP server") {
 		t.Fatalf("no clean stop in the log:\n%s", s.logs.String())
 	}
+}
+
+// TestDrainClosesKeepAliveConnections checks that during the drain every
+// response carries Connection: close, so that a client's keep-alive
+// connection to a stopping instance ends after a complete response and its
+// next request opens a new connection (through a Service: to a ready pod).
+func TestDrainClosesKeepAliveConnections(t *testing.T) {
+	s := startService(t, newMigratedDB(t), map[string]string{"SHUTDOWN_DRAIN": "3s"})
+	s.waitReady(t, http.StatusOK, 10*time.Second)
+	client := &http.Client{Transport: &http.Transport{}}
+	if r, _ := getTraced(t, client, s.base+"/health"); r.Close {
+		t.Fatal("Connection: close before the shutdown")
+	}
+	if r, reused := getTraced(t, client, s.base+"/health"); r.Close || !reused {
+		t.Fatalf("second request before the shutdown: close %t, reused connection %t; want a kept-alive connection",
+			r.Close, reused)
+	}
+	s.cancel() // what SIGTERM does
+	waitFor(t, "/ready to report the shutdown", func() bool {
+		return s.do(t, "GET", "/ready", "").status == http.StatusServiceUnavailable
+	})
+	r, reused := getTraced(t, client, s.base+"/api/v1/users?limit=1")
+	if r.StatusCode != http.StatusOK || !r.Close || !reused {
+		t.Fatalf("request on the kept-alive connection during the drain: status %d, close %t, reused %t; "+
+			"want 200 with Connection: close", r.StatusCode, r.Close, reused)
+	}
+	if r, reused := getTraced(t, client, s.base+"/health"); r.StatusCode != http.StatusOK || reused {
+		t.Fatalf("next request during the drain: status %d, reused %t; want 200 on a new connection", r.StatusCode, reused)
+	}
+	if err := <-s.done; err != nil {
+		t.Fatalf("run returned %v", err)
+	}
+	s.cancel = nil
+}
+
+// getTraced sends a GET with client and returns the response (body read
+// and closed) and whether it went over a reused connection.
+func getTraced(t *testing.T, client *http.Client, url string) (*http.Response, bool) {
+	t.Helper()
+	var reused bool
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, reused
 }
 
 // startLoadBalancer polls /ready like an endpoints controller and returns

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -111,7 +112,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Metrics: metrics, Logger: logger,
 		AuthRequiredForReads: cfg.AuthRequiredForReads, Wrap: wrap, AccessLog: accessLogWriter(cfg.LogLevel, logs),
 	})
-	servers := []server{{name: "HTTP", ln: ln, srv: newHTTPServer(handler, logger)}}
+	draining := new(atomic.Bool)
+	servers := []server{{name: "HTTP", ln: ln, srv: newHTTPServer(closeWhileDraining(handler, draining), logger)}}
 	if grpcLn != nil {
 		g, err := grpcServer(grpcLn, rpc.Options{Store: st, Verifier: verifier, Readiness: ready, Metrics: rpcMetrics,
 			Logger: logger, AuthRequiredForReads: cfg.AuthRequiredForReads, Tracing: wrap != nil}, logger)
@@ -123,7 +125,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		servers = append(servers, g)
 	}
 	go startupChecks(ctx, pool, ready, logger)
-	return serveUntilDone(ctx, servers, ready, cfg, logger)
+	return serveUntilDone(ctx, servers, ready, draining, cfg, logger)
 }
 
 // schemaVersion returns a function that reads the schema version through
@@ -192,9 +194,12 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 
 // serveUntilDone runs every server until ctx ends, then drains and shuts
 // them down together: readiness (and so the gRPC health service) turns
-// not ready, they keep serving for SHUTDOWN_DRAIN, and then finish their
-// requests within SHUTDOWN_TIMEOUT.
-func serveUntilDone(ctx context.Context, servers []server, ready *api.Readiness, cfg config.Config, logger *slog.Logger) error {
+// not ready and draining is set, they keep serving for SHUTDOWN_DRAIN, and
+// then finish their requests within SHUTDOWN_TIMEOUT. (gRPC clients need no
+// Connection: close: Shutdown's HTTP/2 GOAWAY makes them retry the calls
+// it refuses on a new connection.)
+func serveUntilDone(ctx context.Context, servers []server, ready *api.Readiness, draining *atomic.Bool,
+	cfg config.Config, logger *slog.Logger) error {
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
 		go func() {
@@ -215,6 +220,7 @@ func serveUntilDone(ctx context.Context, servers []server, ready *api.Readiness,
 	case <-ctx.Done():
 	}
 	ready.ShuttingDown()
+	draining.Store(true)
 	logger.Info("Received shutdown signal; draining", "drain", cfg.ShutdownDrain.String())
 	time.Sleep(cfg.ShutdownDrain)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
@@ -271,4 +277,20 @@ func closeWithin(d time.Duration, closeFn func(), logger *slog.Logger) {
 	case <-time.After(d):
 		logger.Warn("Gave up waiting for database connections still in use; exiting anyway", "waited", d.String())
 	}
+}
+
+// closeWhileDraining answers every request with Connection: close once
+// draining is set. A client's keep-alive connection stays pinned to this
+// instance (a Service's connection tracking keeps it there) even after the
+// instance has left the endpoints; closing it after a complete response
+// makes the client reconnect to a ready instance, instead of finding the
+// connection closed under it by Shutdown. Idle connections are not closed
+// early: a client may be sending on one at that moment.
+func closeWhileDraining(h http.Handler, draining *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }

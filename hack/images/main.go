@@ -39,6 +39,7 @@ import (
 var descriptions = map[string][2]string{
 	"manager":      {"userservice-operator", "Kubernetes operator that runs user-service and gates rollouts on its migrations"},
 	"user-service": {"user-service", "REST service for users on PostgreSQL"},
+	"pause":        {"pause", "Pod sandbox container of the local real-node cluster (hack/local-cluster.sh)"},
 }
 
 // imageFlags collects repeated --image name=ref=binary flags.

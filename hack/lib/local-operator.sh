@@ -13,13 +13,19 @@ OPERATOR_NS="${OPERATOR_NS:-userservice-system}"
 # lo_die prints an error and exits.
 lo_die() { printf '[local-operator] error: %s\n' "$*" >&2; exit 1; }
 
-# install_chart installs charts/userservice-operator with Helm, scales its
-# Deployment to 0 (kwok pods run nothing) and sets SERVICE_ACCOUNT.
-install_chart() {
+# helm_install installs charts/userservice-operator with Helm, with the
+# extra Helm arguments "$@".
+helm_install() {
   [ -x "$HELM" ] || lo_die "helm not found at $HELM; run 'make helm' or set HELM"
-  printf '$ helm upgrade --install %s charts/userservice-operator --namespace %s --create-namespace\n' "$RELEASE" "$OPERATOR_NS" >&2
+  printf '$ helm upgrade --install %s charts/userservice-operator --namespace %s --create-namespace %s\n' "$RELEASE" "$OPERATOR_NS" "$*" >&2
   "$HELM" upgrade --install "$RELEASE" "$ROOT/charts/userservice-operator" \
-    --namespace "$OPERATOR_NS" --create-namespace >&2
+    --namespace "$OPERATOR_NS" --create-namespace "$@" >&2
+}
+
+# install_chart installs the chart, scales its Deployment to 0 (kwok pods
+# run nothing) and sets SERVICE_ACCOUNT.
+install_chart() {
+  helm_install
   local deploy
   deploy=$(kubectl -n "$OPERATOR_NS" get deploy -l "app.kubernetes.io/instance=$RELEASE" -o name | head -n 1)
   [ -n "$deploy" ] || lo_die "the chart created no Deployment in $OPERATOR_NS"

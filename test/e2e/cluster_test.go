@@ -16,6 +16,18 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
+// Package e2e runs the operator against a local cluster (hack/local-cluster.sh):
+// real etcd, kube-apiserver, kube-controller-manager and kube-scheduler.
+//
+// Two suites share the package's helpers, chosen by build tag:
+//   - `-tags e2e` (make test-e2e): nodes simulated by kwok; the operator is
+//     installed with its Helm chart and runs as local processes with the
+//     chart's ServiceAccount token.
+//   - `-tags e2e,realnode` (make test-e2e-real, as root): one real node
+//     (containerd, kubelet, kube-proxy), the operator and the user service
+//     running as pods from the images of make images (realnode_*_test.go).
+//
+// E2E_KEEP_CLUSTER=1 leaves the cluster running.
 package e2e
 
 import (
@@ -29,7 +41,92 @@ import (
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL is meant to be dot-imported.
+	. "github.com/onsi/gomega"    //nolint:revive // Gomega's DSL is meant to be dot-imported.
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/userservice-dev/userservice-operator/internal/testenv"
 )
+
+// operatorNamespace is where the Helm chart installs the operator.
+const operatorNamespace = "userservice-system"
+
+// leaseName is the operator's leader-election Lease (COMMON.md contract).
+const leaseName = "userservice-operator.userservice.dev"
+
+var (
+	e   *env
+	k8s client.Client
+)
+
+// newEnv returns the suite's environment: the repository, a state dir of
+// its own named <prefix>-<pid>, free ports and the tools' paths.
+func newEnv(prefix string) *env {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	Expect(err).NotTo(HaveOccurred())
+	state := os.Getenv("XDG_STATE_HOME")
+	if state == "" {
+		state = filepath.Join(os.Getenv("HOME"), ".local", "state")
+	}
+	dir := filepath.Join(state, "userservice-operator", fmt.Sprintf("%s-%d", prefix, os.Getpid()))
+	return &env{
+		root:       root,
+		clusterDir: getenv("E2E_CLUSTER_DIR", dir),
+		ports:      pickPorts(),
+		helm:       getenv("HELM", filepath.Join(root, "bin", "helm")),
+		manager:    filepath.Join(root, "bin", "manager"),
+	}
+}
+
+// startCluster runs hack/local-cluster.sh up with args, and sets the admin
+// kubeconfig and the k8s client.
+func startCluster(args ...string) {
+	out, err := e.localCluster(append([]string{"up"}, args...)...)
+	Expect(err).NotTo(HaveOccurred())
+	e.kubeconfig = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "export KUBECONFIG="))
+	cfg, err := clientcmd.BuildConfigFromFlags("", e.kubeconfig)
+	Expect(err).NotTo(HaveOccurred())
+	cfg.QPS, cfg.Burst = 100, 200
+	k8s, err = client.New(cfg, client.Options{})
+	Expect(err).NotTo(HaveOccurred())
+}
+
+// requireTool runs a command that builds or finds a tool. When it fails, the
+// suite fails under CI=true and is skipped otherwise, saying what was missing.
+// When out is set, it receives the command's trimmed stdout.
+func requireTool(cmd *exec.Cmd, out *string) {
+	cmd.Stderr = GinkgoWriter
+	b, err := cmd.Output()
+	if err != nil {
+		unavailable(fmt.Sprintf("%s failed (%v): the e2e suite needs it", strings.Join(cmd.Args, " "), err))
+	}
+	if out != nil {
+		*out = strings.TrimSpace(string(b))
+	}
+}
+
+// requireHelm builds the Helm CLI with make helm when it is missing.
+func requireHelm() {
+	if _, err := os.Stat(e.helm); err != nil {
+		requireTool(exec.Command("make", "-C", e.root, "helm"), nil)
+	}
+}
+
+// unavailable fails the suite under CI=true and skips it otherwise, with msg.
+func unavailable(msg string) {
+	if testenv.InCI() {
+		Fail(msg + " (CI=true: failing instead of skipping)")
+	}
+	Skip(msg + " (skipped outside CI)")
+}
+
+// freePort returns a loopback TCP port that is free now.
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
 
 // env holds where the suite's cluster and tools live.
 type env struct {

@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build e2e && !realnode
 
 /*
 Copyright 2026 The userservice-operator Authors.
@@ -16,12 +16,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package e2e runs the operator against a local cluster (hack/local-cluster.sh):
-// real etcd, kube-apiserver, kube-controller-manager and kube-scheduler, with
-// nodes simulated by kwok. The operator is installed with its Helm chart and
-// runs as local processes with the chart's ServiceAccount token.
-//
-// Run with `make test-e2e`. E2E_KEEP_CLUSTER=1 leaves the cluster running.
 package e2e
 
 import (
@@ -35,13 +29,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL is meant to be dot-imported.
 	. "github.com/onsi/gomega"    //nolint:revive // Gomega's DSL is meant to be dot-imported.
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 var (
-	e         *env
-	k8s       client.Client
 	logDir    string
 	opKubecfg string
 	// mainOperator is the operator that specs rely on; fault specs replace it.
@@ -57,45 +47,23 @@ func TestE2E(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	Expect(err).NotTo(HaveOccurred())
-	state := os.Getenv("XDG_STATE_HOME")
-	if state == "" {
-		state = filepath.Join(os.Getenv("HOME"), ".local", "state")
-	}
-	e = &env{
-		root:       root,
-		clusterDir: getenv("E2E_CLUSTER_DIR", filepath.Join(state, "userservice-operator", fmt.Sprintf("e2e-cluster-%d", os.Getpid()))),
-		ports:      pickPorts(),
-		helm:       getenv("HELM", filepath.Join(root, "bin", "helm")),
-		manager:    filepath.Join(root, "bin", "manager"),
-	}
+	e = newEnv("e2e-cluster")
 	logDir = filepath.Join(e.clusterDir+"-logs", time.Now().UTC().Format("20060102T150405"))
 	Expect(os.MkdirAll(logDir, 0o700)).To(Succeed())
 
 	By("building the Kubernetes binaries (a cold cache takes minutes)")
-	requireTool(exec.Command(filepath.Join(root, "hack", "k8s-bins.sh"),
+	requireTool(exec.Command(filepath.Join(e.root, "hack", "k8s-bins.sh"),
 		"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"), &e.binDir)
 
 	By("starting the local cluster")
-	out, err := e.localCluster("up")
-	Expect(err).NotTo(HaveOccurred())
-	e.kubeconfig = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "export KUBECONFIG="))
+	startCluster()
 	DeferCleanup(teardownCluster)
-
-	cfg, err := clientcmd.BuildConfigFromFlags("", e.kubeconfig)
-	Expect(err).NotTo(HaveOccurred())
-	cfg.QPS, cfg.Burst = 100, 200
-	k8s, err = client.New(cfg, client.Options{})
-	Expect(err).NotTo(HaveOccurred())
 
 	By("building the operator")
 	build := exec.Command("go", "build", "-o", e.manager, "./cmd")
-	build.Dir, build.Stdout, build.Stderr = root, GinkgoWriter, GinkgoWriter
+	build.Dir, build.Stdout, build.Stderr = e.root, GinkgoWriter, GinkgoWriter
 	Expect(build.Run()).To(Succeed())
-	if _, err := os.Stat(e.helm); err != nil {
-		requireTool(exec.Command("make", "-C", root, "helm"), nil)
-	}
+	requireHelm()
 
 	By("installing the operator with its Helm chart")
 	sa := installChart()
@@ -115,24 +83,6 @@ var _ = ReportAfterSuite("operator logs", func(r Report) {
 	}
 	fmt.Fprintf(GinkgoWriter, "operator logs kept in %s\n", logDir)
 })
-
-// requireTool runs a command that builds or finds a tool. When it fails, the
-// suite fails under CI=true and is skipped otherwise, saying what was missing.
-// When out is set, it receives the command's trimmed stdout.
-func requireTool(cmd *exec.Cmd, out *string) {
-	cmd.Stderr = GinkgoWriter
-	b, err := cmd.Output()
-	if err != nil {
-		msg := fmt.Sprintf("%s failed (%v): the e2e suite needs it", strings.Join(cmd.Args, " "), err)
-		if os.Getenv("CI") == "true" {
-			Fail(msg)
-		}
-		Skip(msg + " (skipped outside CI)")
-	}
-	if out != nil {
-		*out = strings.TrimSpace(string(b))
-	}
-}
 
 // installChart installs charts/userservice-operator, scales its in-cluster
 // Deployment to 0 (kwok pods run nothing) and returns its ServiceAccount.

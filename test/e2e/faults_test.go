@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build e2e && !realnode
 
 /*
 Copyright 2026 The userservice-operator Authors.
@@ -27,7 +27,6 @@ import (
 	. "github.com/onsi/gomega"    //nolint:revive // Gomega's DSL is meant to be dot-imported.
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -156,16 +155,4 @@ func expectOneChildEach(ns string, n int) {
 		Expect(j.Items).To(HaveLen(1), "migration Jobs of %s", name)
 	}
 	Expect(jwtSecretUIDs(ns)).To(HaveLen(n))
-}
-
-// leaseHolder returns the holder of the operator's leader-election Lease.
-func leaseHolder() string {
-	var l coordinationv1.Lease
-	if err := k8s.Get(ctx(), client.ObjectKey{Namespace: operatorNamespace, Name: leaseName}, &l); err != nil {
-		return ""
-	}
-	if l.Spec.HolderIdentity == nil {
-		return ""
-	}
-	return *l.Spec.HolderIdentity
 }

@@ -26,6 +26,7 @@ import (
 	. "github.com/onsi/gomega"    //nolint:revive // Gomega's DSL is meant to be dot-imported.
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -227,4 +228,16 @@ func templateImage(d *appsv1.Deployment) string {
 func waitReady(ns, name string) {
 	GinkgoHelper()
 	Eventually(ready(ns, name)).Should(Succeed(), "waiting for %s/%s to be Ready", ns, name)
+}
+
+// leaseHolder returns the holder of the operator's leader-election Lease.
+func leaseHolder() string {
+	var l coordinationv1.Lease
+	if err := k8s.Get(ctx(), client.ObjectKey{Namespace: operatorNamespace, Name: leaseName}, &l); err != nil {
+		return ""
+	}
+	if l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.Spec.HolderIdentity
 }

@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build e2e && !realnode
 
 /*
 Copyright 2026 The userservice-operator Authors.
@@ -21,7 +21,6 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,12 +33,6 @@ import (
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL is meant to be dot-imported.
 	. "github.com/onsi/gomega"    //nolint:revive // Gomega's DSL is meant to be dot-imported.
 )
-
-// operatorNamespace is where the Helm chart installs the operator.
-const operatorNamespace = "userservice-system"
-
-// leaseName is the operator's leader-election Lease (COMMON.md contract).
-const leaseName = "userservice-operator.userservice.dev"
 
 // operators holds every operator process the suite started.
 var operators []*operator
@@ -74,14 +67,6 @@ type operatorOptions struct {
 	leaderElect bool
 	kubeconfig  string
 	extraArgs   []string
-}
-
-// freePort returns a loopback TCP port that is free now.
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startOperator starts bin/manager with the given options, logging to a file

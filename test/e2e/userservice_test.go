@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build e2e && !realnode
 
 /*
 Copyright 2026 The userservice-operator Authors.

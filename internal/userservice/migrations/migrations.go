@@ -25,6 +25,11 @@ var embedded embed.FS
 // migrations are expand/contract.
 const RequiredVersion int64 = 1
 
+// testMigrations holds Go migrations registered only by test-only builds
+// (the files with the e2e_migration_* build tags, for make test-e2e-real's
+// v2 and failing images). Release builds have none.
+var testMigrations []*goose.Migration
+
 // files returns the embedded migrations rooted at their directory.
 func files() fs.FS {
 	sub, err := fs.Sub(embedded, "sql")
@@ -45,6 +50,9 @@ func newProvider(db *sql.DB, locking bool) (*goose.Provider, error) {
 			return nil, fmt.Errorf("creating advisory-lock session locker: %w", err)
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	if len(testMigrations) > 0 {
+		opts = append(opts, goose.WithGoMigrations(testMigrations...))
 	}
 	p, err := goose.NewProvider(goose.DialectPostgres, db, files(), opts...)
 	if err != nil {
@@ -67,7 +75,11 @@ func Up(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
 		return fmt.Errorf("applying migrations: %w", err)
 	}
 	for _, r := range results {
-		fmt.Fprintf(out, "applied %s in %s\n", r.Source.Path, r.Duration.Round(1e6))
+		name := r.Source.Path
+		if name == "" { // a Go migration (test-only builds)
+			name = fmt.Sprintf("%05d (Go)", r.Source.Version)
+		}
+		fmt.Fprintf(out, "applied %s in %s\n", name, r.Duration.Round(1e6))
 	}
 	v, err := p.GetDBVersion(ctx)
 	if err != nil {
