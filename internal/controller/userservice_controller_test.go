@@ -64,9 +64,9 @@ var _ = Describe("UserService controller", func() {
 		Expect(d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue()).To(Equal(0))
 		c := d.Spec.Template.Spec.Containers[0]
 		Expect(c.Args).To(Equal([]string{"serve"}))
-		Expect(c.Ports).To(ConsistOf(HaveField("Name", "http")))
+		Expect(c.Ports).To(ConsistOf(HaveField("Name", "http"), HaveField("ContainerPort", int32(50051))))
 		Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/health"))
-		Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/ready"))
+		Expect(c.ReadinessProbe.GRPC.Port).To(Equal(int32(50051)))
 		Expect(c.StartupProbe).NotTo(BeNil())
 		Expect(c.Lifecycle.PreStop.Sleep).NotTo(BeNil())
 		Expect(*d.Spec.Template.Spec.TerminationGracePeriodSeconds).To(BeNumerically(">=", 30))
@@ -85,6 +85,8 @@ var _ = Describe("UserService controller", func() {
 		Expect(getObj(ns, "users", svc)).To(Succeed())
 		Expect(svc.Spec.Ports[0].Port).To(Equal(int32(80)))
 		Expect(svc.Spec.Ports[0].TargetPort).To(Equal(intstr.FromString("http")))
+		Expect(svc.Spec.Ports[1].Name).To(Equal("grpc"))
+		Expect(*svc.Spec.Ports[1].AppProtocol).To(Equal("grpc"))
 		jwt := &corev1.Secret{}
 		Expect(getObj(ns, "users-jwt", jwt)).To(Succeed())
 		Expect(len(jwt.Data["jwt-secret"])).To(BeNumerically(">=", 32))

@@ -172,12 +172,17 @@ func podSpec(us *appsv1alpha1.UserService, c corev1.Container) corev1.PodSpec {
 	}
 }
 
-// probe returns an HTTP GET probe on the http port, with the user's overrides applied.
-func probe(path string, period, failure int32, o *appsv1alpha1.ProbeTuning) *corev1.Probe {
+// httpGet returns a probe handler that GETs path on the http port.
+func httpGet(path string) corev1.ProbeHandler {
+	return corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+		Path: path, Port: intstr.FromString(HTTPPortName), Scheme: corev1.URISchemeHTTP,
+	}}
+}
+
+// probe returns a probe through handler, with the user's overrides applied.
+func probe(handler corev1.ProbeHandler, period, failure int32, o *appsv1alpha1.ProbeTuning) *corev1.Probe {
 	p := &corev1.Probe{
-		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: path, Port: intstr.FromString(HTTPPortName), Scheme: corev1.URISchemeHTTP,
-		}},
+		ProbeHandler:     handler,
 		PeriodSeconds:    period,
 		TimeoutSeconds:   1,
 		SuccessThreshold: 1,

@@ -88,8 +88,8 @@ func TestDeployment(t *testing.T) {
 			if c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 3000 {
 				t.Errorf("port = %+v, want http 3000", c.Ports[0])
 			}
-			if c.LivenessProbe.HTTPGet.Path != "/health" || c.ReadinessProbe.HTTPGet.Path != "/ready" || c.StartupProbe == nil {
-				t.Error("want liveness /health, readiness /ready and a startup probe")
+			if c.LivenessProbe.HTTPGet.Path != "/health" || c.ReadinessProbe.GRPC == nil || c.StartupProbe == nil {
+				t.Error("want liveness /health, readiness through the gRPC health service and a startup probe")
 			}
 			if c.Lifecycle.PreStop.Sleep.Seconds != PreStopSleepSeconds {
 				t.Errorf("preStop sleep = %d", c.Lifecycle.PreStop.Sleep.Seconds)
