@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -156,6 +157,9 @@ func secretRefs(obj client.Object) []string {
 	refs := []string{us.Spec.Database.URLSecretRef.Name}
 	if j := us.Spec.Auth.JWTSecretRef; j != nil && j.Name != refs[0] {
 		refs = append(refs, j.Name)
+	}
+	if a, ok := resources.AMQPSecret(us); ok && !slices.Contains(refs, a.Name) {
+		refs = append(refs, a.Name)
 	}
 	return refs
 }

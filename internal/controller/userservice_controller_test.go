@@ -252,6 +252,38 @@ var _ = Describe("UserService controller", func() {
 		Eventually(hash).ShouldNot(Equal(second))
 	})
 
+	It("reports EventsSecretNotFound until spec.events.amqpURLSecretRef exists, then sets AMQP_URL and rolls the pods when it rotates", func() {
+		createSecret(ns, "db", "url", "postgres://u:p@db:5432/users")
+		createUserService(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.Events.AMQPURLSecretRef = &appsv1alpha1.AMQPURLSecretRef{Name: "rabbitmq"}
+		})
+		Eventually(func() metav1.Condition { return condition(ns, "Degraded") }).Should(And(
+			haveCondition(metav1.ConditionTrue, ReasonEventsSecretNotFound),
+			HaveField("Message", And(ContainSubstring(`"rabbitmq"`), ContainSubstring(`"url"`)))))
+		Expect(apierrors.IsNotFound(getObj(ns, "users", &appsv1.Deployment{}))).To(BeTrue(),
+			"no Deployment may run without its AMQP_URL")
+
+		By("creating the Secret: the metadata watch triggers a reconcile")
+		amqp := createSecret(ns, "rabbitmq", "url", "amqp://u:p1@rabbitmq:5672/")
+		succeedMigration(ns, imageV1)
+		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV1))
+		d := &appsv1.Deployment{}
+		Expect(getObj(ns, "users", d)).To(Succeed())
+		Expect(d.Spec.Template.Spec.Containers[0].Env).To(ContainElement(corev1.EnvVar{Name: "AMQP_URL",
+			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "rabbitmq"}, Key: "url"}}}))
+		hash := func() string {
+			Expect(getObj(ns, "users", d)).To(Succeed())
+			return d.Spec.Template.Annotations[resources.AnnotationSecretHash]
+		}
+		first := hash()
+
+		By("rotating the AMQP URL")
+		amqp.Data["url"] = []byte("amqp://u:p2@rabbitmq:5672/")
+		Expect(k8sClient.Update(ctx, amqp)).To(Succeed())
+		Eventually(hash).ShouldNot(Equal(first))
+	})
+
 	It("never regenerates the generated JWT Secret", func() {
 		readyWith(ns, nil)
 		jwt := &corev1.Secret{}

@@ -156,7 +156,14 @@ func (r *UserServiceReconciler) reconcileDatabase(ctx context.Context, s *state)
 	if done || err != nil {
 		return done, err
 	}
-	s.obs.SecretsHash = secretsHash(dbData, s.jwtData)
+	var amqpData []byte
+	if ref, ok := resources.AMQPSecret(s.us); ok {
+		done, err := r.readReferencedSecret(ctx, s, ref, ReasonEventsSecretNotFound, &amqpData)
+		if done || err != nil {
+			return done, err
+		}
+	}
+	s.obs.SecretsHash = secretsHash(dbData, s.jwtData, amqpData)
 	return false, nil
 }
 
@@ -197,10 +204,16 @@ func (r *UserServiceReconciler) referencedSecretData(ctx context.Context, key cl
 	return secret.Data, nil
 }
 
-// secretsHash returns a short hash of the referenced Secrets' data, for the pod-template annotation.
-func secretsHash(db, jwt []byte) string {
+// secretsHash returns a short hash of the referenced Secrets' data, for the
+// pod-template annotation. amqp (AMQP_URL) counts only when events are
+// configured, so that the hash of a UserService without them is unchanged.
+func secretsHash(db, jwt, amqp []byte) string {
 	h := sha256.New()
-	for _, part := range [][]byte{[]byte("DATABASE_URL"), db, []byte("JWT_SECRET"), jwt} {
+	parts := [][]byte{[]byte("DATABASE_URL"), db, []byte("JWT_SECRET"), jwt}
+	if amqp != nil {
+		parts = append(parts, []byte("AMQP_URL"), amqp)
+	}
+	for _, part := range parts {
 		_, _ = fmt.Fprintf(h, "%d:", len(part))
 		_, _ = h.Write(part)
 	}
