@@ -76,8 +76,8 @@ envtest-bins: ## Build kube-apiserver and etcd for envtest from the Go module pr
 	@hack/k8s-bins.sh kube-apiserver etcd kubectl >/dev/null
 
 .PHONY: test
-test: manifests generate fmt vet envtest-bins helm ## Run unit, integration (PostgreSQL) and envtest tests.
-	KUBEBUILDER_ASSETS="$$(hack/k8s-bins.sh kube-apiserver etcd kubectl)" hack/with-postgres.sh \
+test: manifests generate fmt vet envtest-bins helm ## Run unit, integration (PostgreSQL, RabbitMQ) and envtest tests.
+	KUBEBUILDER_ASSETS="$$(hack/k8s-bins.sh kube-apiserver etcd kubectl)" hack/with-postgres.sh hack/with-rabbitmq.sh \
 		go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
 
 ##@ Build

@@ -29,15 +29,8 @@ as_pg() {
   if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
 }
 
-# free_port asks the kernel for a free loopback port.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null && return
-  for _ in $(seq 1 50); do
-    p=$(( (RANDOM % 20000) + 30000 ))
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
-  done
-  die "found no free loopback port"
-}
+# shellcheck source=lib/free-port.sh
+. "$(dirname "$0")/lib/free-port.sh"
 
 # listen_address prints the address the cluster in $1 listens on.
 listen_address() { cat "$1/listen" 2>/dev/null || echo 127.0.0.1; }

@@ -202,7 +202,7 @@ func checkUnavailable(t *testing.T, s *service) {
 // taken before `migrate up` would.
 func restoreEmptySchema(t *testing.T, dbURL string) {
 	t.Helper()
-	if _, err := connect(t, dbURL).Exec(context.Background(), "DROP TABLE users, goose_db_version"); err != nil {
+	if _, err := connect(t, dbURL).Exec(context.Background(), "DROP TABLE users, outbox, goose_db_version"); err != nil {
 		t.Fatalf("dropping the schema: %v", err)
 	}
 }

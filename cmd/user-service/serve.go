@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/userservice-dev/userservice-operator/internal/userservice/auth"
@@ -98,14 +99,17 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		ln.Close()
 		return err
 	}
-	st := store.Open(pool, store.DefaultWorkers(int(pool.Config().MaxConns)))
+	ev := startEvents(ctx, cfg, pool, logger)
+	st := store.Open(pool, store.DefaultWorkers(int(pool.Config().MaxConns)), ev.storeOptions...)
 	defer st.Close()
+	defer closeWithin(exitStepTimeout, ev.stop, logger)
 	rpcMetrics := rpc.NewMetrics()
-	metrics := api.NewMetrics(telemetry.NewPoolCollector(pool), st.Collector(), rpcMetrics)
+	metrics := api.NewMetrics(append([]prometheus.Collector{telemetry.NewPoolCollector(pool), st.Collector(), rpcMetrics},
+		ev.collectors...)...)
 	go telemetry.ReleaseMemoryWhenIdle(ctx, func() uint64 { return metrics.Handled() + rpcMetrics.Handled() }, idleMemoryInterval)
 	probe := store.NewProbe(pool)
 	defer closeWithin(exitStepTimeout, probe.Close, logger)
-	ready := api.NewReadiness(probe.Ping, schemaVersion(probe), migrations.RequiredVersion, logger)
+	ready := api.NewReadiness(probe.Ping, schemaVersion(probe), requiredSchema(cfg), logger)
 	verifier := auth.NewVerifier(cfg.JWTSecret)
 	handler := api.NewHandler(api.Options{
 		Store: st, Verifier: verifier, Readiness: ready,

@@ -14,14 +14,17 @@
 #      GRPC_CONNECTIONS (2) HTTP/2 connections as gRPC clients do (one
 #      connection per caller, like wrk's, costs the service about twice the
 #      CPU per call: no two calls share a write)
+#   6. with events on (AMQP_URL to a throwaway RabbitMQ, hack/rabbitmq.sh):
+#      wrk POST again, then the pgbench insert limit again
 # Each service run is followed at once by its pgbench limit (GET, pgbench -S,
 # gRPC GetUser, pgbench -S, POST, pgbench insert) so both sides of a ratio see
 # the same background load; and prints read_ratio=, grpc_read_ratio=,
-# write_ratio=, non-2xx counts, p99 latencies and the service's idle and peak
-# RSS. It installs nothing: it says what is missing.
+# write_ratio=, write_ratio_events=, non-2xx counts, p99 latencies and the
+# service's idle and peak RSS. It installs nothing: it says what is missing.
+# Events are off in runs 1-5 (the default).
 #
 # Knobs: DURATION (20s), CONNECTIONS (64), THREADS (2), GRPC_CONNECTIONS (2),
-# DB_MAX_CONNS, KEEP_LOGS=1.
+# DB_MAX_CONNS, KEEP_LOGS=1, EVENTS=0 (skip run 6).
 set -euo pipefail
 
 DURATION="${DURATION:-20s}"
@@ -38,6 +41,9 @@ command -v wrk >/dev/null || missing+=("wrk (apt-get install -y wrk)")
 [ -x "$PG_BIN/psql" ] || command -v psql >/dev/null || missing+=("psql (apt-get install -y postgresql-client-15)")
 command -v openssl >/dev/null || missing+=("openssl (apt-get install -y openssl)")
 command -v go >/dev/null || missing+=("go")
+if [ "${EVENTS:-1}" = 1 ] && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+  missing+=("rabbitmq-server (apt-get install -y rabbitmq-server; or EVENTS=0)")
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'bench: missing tools, please install:\n' >&2
   printf '  - %s\n' "${missing[@]}" >&2
@@ -51,6 +57,7 @@ svc_pid=""
 cleanup() {
   [ -n "$svc_pid" ] && kill "$svc_pid" 2>/dev/null && wait "$svc_pid" 2>/dev/null || true
   hack/pg-cluster.sh destroy "$work/pg" || true
+  hack/rabbitmq.sh destroy "$work/mq" || true
   if [ "${KEEP_LOGS:-0}" = 1 ]; then echo "bench: logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -184,6 +191,38 @@ batch_mean() {
 }
 kill "$svc_pid"; wait "$svc_pid" 2>/dev/null || true; svc_pid=""
 
+# Run 5: the same POST load with events on. No queue is bound to
+# user_events, so the broker confirms and drops each message: the figure
+# is the service's cost (outbox rows, relay reads and deletes, publishing)
+# without the broker's own disk work, which runs elsewhere in production.
+events_rps=0 events_write_tps=0 events_non2xx=n/a events_p99=n/a events_pending=n/a events_drain=n/a
+if [ "${EVENTS:-1}" = 1 ]; then
+  log "starting RabbitMQ"
+  AMQP_URL="$(hack/rabbitmq.sh start "$work/mq")"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  log "starting the service with events on (AMQP_URL set) on :$port"
+  AMQP_URL="$AMQP_URL" SERVER_PORT=$port GRPC_PORT=0 LOG_LEVEL=info AUTH_REQUIRED_FOR_READS=true SHUTDOWN_DRAIN=0s \
+    bin/user-service serve >"$work/service-events.log" 2>&1 &
+  svc_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null | grep -q '^outbox_relay_connected 1' && break
+    sleep 0.1
+  done
+  log "wrk POST with events ($CONNECTIONS connections, $DURATION)"
+  read -r events_rps events_non2xx events_p99 _ < <(TOKEN="$TOKEN" wrk_run post-events "$work/post.lua")
+  outbox_pending() { curl -fsS "http://127.0.0.1:$port/metrics" | awk '$1 == "outbox_pending" {print $2}'; }
+  events_pending=$(outbox_pending)
+  log "pgbench -M prepared insert script, again ($CONNECTIONS clients, $DURATION)"
+  "$PG_BIN/pgbench" -n -M prepared -f "$work/insert.sql" -c "$CONNECTIONS" -j "$THREADS" -T "$secs" "$DATABASE_URL" >"$work/pgbench-write-events.txt" 2>&1
+  events_write_tps=$(pgbench_tps "$work/pgbench-write-events.txt")
+  # Time for the backlog left by the load to drain, at most 120 s.
+  t_drain=$SECONDS
+  for _ in $(seq 1 1200); do [ "$(outbox_pending)" = 0 ] && break; sleep 0.1; done
+  events_drain="$((SECONDS - t_drain))s (pending now $(outbox_pending))"
+  kill "$svc_pid"; wait "$svc_pid" 2>/dev/null || true; svc_pid=""
+  hack/rabbitmq.sh stop "$work/mq"
+fi
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
 echo "service_get_rps=$get_rps pgbench_select_tps=$read_tps"
 echo "service_post_rps=$post_rps pgbench_insert_tps=$write_tps"
@@ -191,6 +230,9 @@ echo "service_grpc_get_rps=$grpc_rps pgbench_select_tps_for_grpc=$grpc_read_tps"
 echo "read_ratio=$(ratio "$get_rps" "$read_tps")"
 echo "grpc_read_ratio=$(ratio "$grpc_rps" "$grpc_read_tps")"
 echo "write_ratio=$(ratio "$post_rps" "$write_tps")"
+echo "service_post_events_rps=$events_rps pgbench_insert_tps_events_run=$events_write_tps"
+echo "write_ratio_events=$(ratio "$events_rps" "$events_write_tps")"
+echo "post_events_non2xx=$events_non2xx post_events_p99=$events_p99 outbox_pending_after_load=$events_pending outbox_drain_after_pgbench=$events_drain"
 echo "get_non2xx=$get_non2xx get_socket_errors=$get_errs get_p99=$get_p99"
 echo "post_non2xx=$post_non2xx post_socket_errors=$post_errs post_p99=$post_p99"
 echo "grpc_get_errors=${grpc_errs:-nan} grpc_get_p99_ms=${grpc_p99:-nan}"

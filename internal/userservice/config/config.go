@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // MinJWTSecretBytes is the shortest JWT_SECRET the service accepts.
@@ -39,6 +41,8 @@ type Config struct {
 	OTLPEndpoint string
 	// AuthRequiredForReads makes GET endpoints require a token too.
 	AuthRequiredForReads bool
+	// AMQPURL turns user events on when not empty (secret: never log it).
+	AMQPURL string
 }
 
 // Var describes one environment variable for the usage text.
@@ -63,6 +67,7 @@ var Vars = []Var{
 	{"SHUTDOWN_TIMEOUT", "20s", "upper bound for finishing in-flight requests after the drain"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "(unset: tracing off)", "OTLP/HTTP endpoint, e.g. http://otel-collector:4318"},
 	{"AUTH_REQUIRED_FOR_READS", "false", "require a bearer token for GET requests too"},
+	{"AMQP_URL", "(unset: events off)", "RabbitMQ URL, e.g. amqp://user:pass@rabbitmq:5672/; publishes user.created/updated/deleted to the exchange user_events through the outbox (needs migration 00003)"},
 	{"MIGRATE_LOCK_TIMEOUT", "5s", "migrate: PostgreSQL lock_timeout, so a migration behind a lock fails instead of queueing every request behind itself (0: the server's setting)"},
 	{"MIGRATE_STATEMENT_TIMEOUT", "10m", "migrate: PostgreSQL statement_timeout of each migration statement (0: the server's setting)"},
 }
@@ -107,6 +112,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.AuthRequiredForReads, err = boolVar(getenv, "AUTH_REQUIRED_FOR_READS"); err != nil {
 		return Config{}, err
 	}
+	if c.AMQPURL, err = amqpURL(getenv("AMQP_URL")); err != nil {
+		return Config{}, err
+	}
 	return c, nil
 }
 
@@ -117,6 +125,19 @@ func grpcPort(getenv func(string) string, httpPort int) (int, error) {
 		err = fmt.Errorf("GRPC_PORT and SERVER_PORT are both %d: give gRPC a port of its own, or set GRPC_PORT=0 to turn it off", p)
 	}
 	return p, err
+}
+
+// amqpURL validates the optional AMQP_URL; the error never repeats the
+// value, which holds a password.
+func amqpURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", nil
+	}
+	if _, err := amqp.ParseURI(raw); err != nil {
+		return "", fmt.Errorf("AMQP_URL is not a valid RabbitMQ URL: expected amqp://user:pass@host:5672/vhost or amqps://...; percent-encode reserved characters (@ : / ? #) in the user name and password, or unset AMQP_URL to turn events off")
+	}
+	return raw, nil
 }
 
 // loadPool reads DB_MAX_CONNS and DB_MIN_CONNS and checks they fit together.

@@ -150,3 +150,31 @@ func TestLoadMigrate(t *testing.T) {
 		}
 	}
 }
+
+// TestAMQPURL checks that AMQP_URL is optional, read when set, and that
+// an invalid one is refused without repeating its password.
+func TestAMQPURL(t *testing.T) {
+	c, err := Load(env(base()))
+	if err != nil || c.AMQPURL != "" {
+		t.Fatalf("unset AMQP_URL: %q, %v; want events off", c.AMQPURL, err)
+	}
+	for _, good := range []string{"amqp://u:p@rabbitmq:5672/", " amqps://u:p@mq.example.com/prod ", "amqp://localhost"} {
+		m := base()
+		m["AMQP_URL"] = good
+		c, err := Load(env(m))
+		if err != nil || c.AMQPURL != strings.TrimSpace(good) {
+			t.Fatalf("AMQP_URL %q: %q, %v", good, c.AMQPURL, err)
+		}
+	}
+	for _, bad := range []string{"http://u:hunter2@rabbitmq/", "amqp://u:hunter2@rabbitmq:notaport/", "amqp://u:hun ter2@rabbitmq/"} {
+		m := base()
+		m["AMQP_URL"] = bad
+		_, err := Load(env(m))
+		if err == nil || !strings.Contains(err.Error(), "AMQP_URL is not a valid RabbitMQ URL") {
+			t.Fatalf("AMQP_URL %q: %v, want an error naming AMQP_URL", bad, err)
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "hun ter2") {
+			t.Fatalf("the error repeats the password: %v", err)
+		}
+	}
+}

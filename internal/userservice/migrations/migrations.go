@@ -30,6 +30,10 @@ const RequiredVersion int64 = 1
 // v2 and failing images). Release builds have none.
 var testMigrations []*goose.Migration
 
+// RequiredVersionEvents is the schema version this binary needs when
+// events are on (AMQP_URL set): 00003 creates the outbox table.
+const RequiredVersionEvents int64 = 3
+
 // files returns the embedded migrations rooted at their directory.
 func files() fs.FS {
 	sub, err := fs.Sub(embedded, "sql")
@@ -112,7 +116,7 @@ func Status(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
 	}
-	fmt.Fprintf(out, "schema is at version %d; this binary needs %d\n", v, RequiredVersion)
+	fmt.Fprintf(out, "schema is at version %d; this binary needs %d (%d with AMQP_URL set)\n", v, RequiredVersion, RequiredVersionEvents)
 	return nil
 }
 

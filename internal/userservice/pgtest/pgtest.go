@@ -9,9 +9,6 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -87,12 +84,7 @@ func WithDatabase(t testing.TB, base, name string) string {
 }
 
 // Cluster is a private PostgreSQL cluster that a test may stop and start.
-type Cluster struct {
-	t      testing.TB
-	dir    string
-	script string
-	URL    string
-}
+type Cluster = testenv.Server
 
 // StartCluster starts a private cluster with hack/pg-cluster.sh and
 // destroys it when the test ends.
@@ -104,56 +96,5 @@ func StartCluster(t testing.TB) *Cluster {
 	if os.Geteuid() != 0 {
 		unavailable(t, "a private PostgreSQL cluster needs root (to run it as the postgres user)")
 	}
-	dir, err := os.MkdirTemp("", "pgtest-")
-	if err != nil {
-		t.Fatalf("creating cluster directory: %v", err)
-	}
-	c := &Cluster{t: t, dir: dir, script: filepath.Join(repoRoot(t), "hack", "pg-cluster.sh")}
-	t.Cleanup(func() { _, _ = c.run("destroy") })
-	out, err := c.run("start")
-	if err != nil {
-		t.Fatalf("starting private PostgreSQL cluster: %v\n%s", err, out)
-	}
-	c.URL = strings.TrimSpace(out)
-	return c
-}
-
-// Stop stops the cluster, keeping its data.
-func (c *Cluster) Stop() {
-	c.t.Helper()
-	if out, err := c.run("stop"); err != nil {
-		c.t.Fatalf("stopping PostgreSQL: %v\n%s", err, out)
-	}
-}
-
-// Start starts a stopped cluster again on the same port.
-func (c *Cluster) Start() {
-	c.t.Helper()
-	if out, err := c.run("restart"); err != nil {
-		c.t.Fatalf("restarting PostgreSQL: %v\n%s", err, out)
-	}
-}
-
-// run calls hack/pg-cluster.sh with action on the cluster's directory.
-func (c *Cluster) run(action string) (string, error) {
-	out, err := exec.Command(c.script, action, c.dir).CombinedOutput()
-	return string(out), err
-}
-
-// repoRoot finds the module root by walking up to go.mod.
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("getting working directory: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("go.mod not found above the test's directory")
-		}
-		dir = parent
-	}
+	return testenv.StartServer(t, "hack/pg-cluster.sh", "private PostgreSQL cluster")
 }

@@ -26,11 +26,31 @@ type DBTX interface {
 // is a bind and execute.
 type Queries struct {
 	db DBTX
+	// outbox makes every create, update and delete also insert its event
+	// into the outbox table, in the same statement.
+	outbox bool
 }
 
-// New returns Queries over db.
+// New returns Queries over db that write no events.
 func New(db DBTX) *Queries {
 	return &Queries{db: db}
+}
+
+// NewWithOutbox returns Queries over db whose creates, updates and
+// deletes each insert their event (user.created, user.updated,
+// user.deleted) into the outbox table in the same statement as the user
+// row, so that the event commits exactly when the change does. Batched
+// inserts stay one statement: their events go in with them.
+func NewWithOutbox(db DBTX) *Queries {
+	return &Queries{db: db, outbox: true}
+}
+
+// pick returns the outbox variant of a statement when events are on.
+func (q *Queries) pick(plain, withOutbox string) string {
+	if q.outbox {
+		return withOutbox
+	}
+	return plain
 }
 
 // SQL text of every statement.
@@ -50,6 +70,20 @@ SELECT n, e FROM unnest($1::text[], $2::text[]) AS t(n, e) ORDER BY lower(e)
 ON CONFLICT DO NOTHING RETURNING id, name, email`
 	updateUserSQL = `UPDATE users SET name = $2, email = $3 WHERE id = $1 RETURNING id, name, email`
 	deleteUserSQL = `DELETE FROM users WHERE id = $1`
+)
+
+// The same writes with their events. Each is one statement, hence one
+// transaction: the outbox row is inserted from the rows the change
+// returned, so it exists if and only if the change committed. The user
+// row is written (and, for an update or delete, locked) before the outbox
+// row takes its id, so two changes of one user get outbox ids in commit
+// order, which is the order the relay publishes them in.
+const (
+	outboxInsert         = `INSERT INTO outbox (type, user_id, name, email) SELECT `
+	createUserOutboxSQL  = `WITH u AS (` + createUserSQL + `), e AS (` + outboxInsert + `'user.created', id, name, email FROM u) SELECT id, name, email FROM u`
+	createUsersOutboxSQL = `WITH u AS (` + createUsersSQL + `), e AS (` + outboxInsert + `'user.created', id, name, email FROM u ORDER BY id) SELECT id, name, email FROM u`
+	updateUserOutboxSQL  = `WITH u AS (` + updateUserSQL + `), e AS (` + outboxInsert + `'user.updated', id, name, email FROM u) SELECT id, name, email FROM u`
+	deleteUserOutboxSQL  = `WITH u AS (DELETE FROM users WHERE id = $1 RETURNING id, name, email), e AS (` + outboxInsert + `'user.deleted', id, name, email FROM u) SELECT count(*) FROM u`
 )
 
 // uniqueViolation is PostgreSQL's SQLSTATE for a unique-constraint failure.
@@ -99,7 +133,7 @@ func (q *Queries) ListUsersAfter(ctx context.Context, after, limit int64) ([]use
 // CreateUser inserts one user; a duplicate email gives users.ErrConflict.
 func (q *Queries) CreateUser(ctx context.Context, in users.Input) (users.User, error) {
 	var u users.User
-	err := q.db.QueryRow(ctx, createUserSQL, in.Name, in.Email).Scan(&u.ID, &u.Name, &u.Email)
+	err := q.db.QueryRow(ctx, q.pick(createUserSQL, createUserOutboxSQL), in.Name, in.Email).Scan(&u.ID, &u.Name, &u.Email)
 	if isUniqueViolation(err) {
 		return users.User{}, fmt.Errorf("email %q is already taken: %w", in.Email, users.ErrConflict)
 	}
@@ -113,7 +147,7 @@ func (q *Queries) CreateUser(ctx context.Context, in users.Input) (users.User, e
 // already taken (by an existing row or an earlier row of the same call) are
 // skipped; the result holds only the inserted rows.
 func (q *Queries) CreateUsers(ctx context.Context, names, emails []string) ([]users.User, error) {
-	rows, err := q.db.Query(ctx, createUsersSQL, names, emails)
+	rows, err := q.db.Query(ctx, q.pick(createUsersSQL, createUsersOutboxSQL), names, emails)
 	if err != nil {
 		return nil, fmt.Errorf("inserting %d users: %w", len(names), err)
 	}
@@ -123,7 +157,7 @@ func (q *Queries) CreateUsers(ctx context.Context, names, emails []string) ([]us
 // UpdateUser replaces the name and email of user id.
 func (q *Queries) UpdateUser(ctx context.Context, id int64, in users.Input) (users.User, error) {
 	var u users.User
-	err := q.db.QueryRow(ctx, updateUserSQL, id, in.Name, in.Email).Scan(&u.ID, &u.Name, &u.Email)
+	err := q.db.QueryRow(ctx, q.pick(updateUserSQL, updateUserOutboxSQL), id, in.Name, in.Email).Scan(&u.ID, &u.Name, &u.Email)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return users.User{}, fmt.Errorf("user %d: %w", id, users.ErrNotFound)
@@ -137,11 +171,19 @@ func (q *Queries) UpdateUser(ctx context.Context, id int64, in users.Input) (use
 
 // DeleteUser deletes user id, or returns users.ErrNotFound.
 func (q *Queries) DeleteUser(ctx context.Context, id int64) error {
-	tag, err := q.db.Exec(ctx, deleteUserSQL, id)
+	var deleted int64
+	var err error
+	if q.outbox {
+		err = q.db.QueryRow(ctx, deleteUserOutboxSQL, id).Scan(&deleted)
+	} else {
+		var tag pgconn.CommandTag
+		tag, err = q.db.Exec(ctx, deleteUserSQL, id)
+		deleted = tag.RowsAffected()
+	}
 	if err != nil {
 		return fmt.Errorf("deleting user %d: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if deleted == 0 {
 		return fmt.Errorf("user %d: %w", id, users.ErrNotFound)
 	}
 	return nil

@@ -26,6 +26,9 @@ type Store struct {
 	gets    *batcher[int64, users.User]
 	creates *batcher[users.Input, users.User]
 	cancel  context.CancelFunc
+	// changed, when set, is called after every create, update and delete
+	// that succeeded (see WithOutbox).
+	changed func()
 
 	// Calls that failed with users.ErrUnavailable, by cause (for metrics).
 	timeouts, unavailable atomic.Uint64
@@ -46,11 +49,29 @@ func DefaultWorkers(maxConns int) Workers {
 	return Workers{Get: get, Create: max(2, maxConns-get)}
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithOutbox makes every create, update and delete write its event to the
+// outbox table in the same statement as the user row (see NewWithOutbox),
+// whoever calls the Store (REST, gRPC), and call changed after each one
+// that succeeded, so that a relay can publish at once. changed must not
+// block.
+func WithOutbox(changed func()) Option {
+	return func(s *Store) {
+		s.Queries.outbox = true
+		s.changed = changed
+	}
+}
+
 // Open returns a Store over pool with the given number of concurrent
 // batches per operation. The caller closes the pool after Close.
-func Open(pool *pgxpool.Pool, w Workers) *Store {
+func Open(pool *pgxpool.Pool, w Workers, opts ...Option) *Store {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{Queries: New(pool), cancel: cancel}
+	for _, o := range opts {
+		o(s)
+	}
 	s.gets = newBatcher(ctx, max(1, w.Get), maxBatch, s.runGets)
 	s.creates = newBatcher(ctx, max(1, w.Create), maxBatch, s.runCreates)
 	return s
@@ -75,6 +96,7 @@ func (s *Store) GetUser(ctx context.Context, id int64) (users.User, error) {
 // A duplicate email gives users.ErrConflict, exactly as a lone insert would.
 func (s *Store) CreateUser(ctx context.Context, in users.Input) (users.User, error) {
 	u, err := s.creates.do(ctx, in)
+	s.wrote(err)
 	return u, s.check(err)
 }
 
@@ -94,12 +116,22 @@ func (s *Store) ListUsersAfter(ctx context.Context, after, limit int64) ([]users
 // UpdateUser replaces the name and email of user id.
 func (s *Store) UpdateUser(ctx context.Context, id int64, in users.Input) (users.User, error) {
 	u, err := s.Queries.UpdateUser(ctx, id, in)
+	s.wrote(err)
 	return u, s.check(err)
 }
 
 // DeleteUser deletes user id, or returns users.ErrNotFound.
 func (s *Store) DeleteUser(ctx context.Context, id int64) error {
-	return s.check(s.Queries.DeleteUser(ctx, id))
+	err := s.Queries.DeleteUser(ctx, id)
+	s.wrote(err)
+	return s.check(err)
+}
+
+// wrote calls changed after a write that succeeded.
+func (s *Store) wrote(err error) {
+	if err == nil && s.changed != nil {
+		s.changed()
+	}
 }
 
 // runGets resolves a batch of lookups with one query.

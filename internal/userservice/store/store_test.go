@@ -17,7 +17,7 @@ import (
 
 // newStore returns a Store with one batch worker per operation over a
 // fresh, migrated database, so that concurrent calls must share batches.
-func newStore(t *testing.T) (*Store, *pgxpool.Pool) {
+func newStore(t *testing.T, opts ...Option) (*Store, *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := NewPool(ctx, pgtest.NewDatabase(t), PoolOptions{MaxConns: 4})
@@ -28,7 +28,7 @@ func newStore(t *testing.T) (*Store, *pgxpool.Pool) {
 	if err := migrations.Up(ctx, pool, &strings.Builder{}); err != nil {
 		t.Fatal(err)
 	}
-	s := Open(pool, Workers{Get: 1, Create: 1})
+	s := Open(pool, Workers{Get: 1, Create: 1}, opts...)
 	t.Cleanup(s.Close)
 	return s, pool
 }

@@ -1,0 +1,578 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/userservice-dev/userservice-operator/internal/userservice/amqptest"
+	"github.com/userservice-dev/userservice-operator/internal/userservice/auth"
+	"github.com/userservice-dev/userservice-operator/internal/userservice/events"
+)
+
+// eventWait bounds every wait for events to arrive.
+const eventWait = 60 * time.Second
+
+// testTag returns a random tag that a test puts in its users' email
+// domains, so that its consumer can tell its events from those of tests
+// running beside it on the shared broker.
+func testTag() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "t" + hex.EncodeToString(b[:])
+}
+
+// taggedCreates keeps the user.created events of users with tag.
+func taggedCreates(tag string) func(events.Event) bool {
+	return func(e events.Event) bool {
+		return e.Type == events.TypeCreated && strings.HasSuffix(e.User.Email, "@"+tag+".example.com")
+	}
+}
+
+// createUsers creates n users with tag through s, with a few concurrent
+// clients so that inserts share batches, and returns their ids.
+func createUsers(t *testing.T, s *service, tag string, from, n int) map[int64]bool {
+	t.Helper()
+	var mu sync.Mutex
+	ids := make(map[int64]bool, n)
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	next.Store(int64(from))
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(from+n) {
+					return
+				}
+				r := s.write(t, "POST", "/api/v1/users", fmt.Sprintf(`{"name":"user %d","email":"u%d@%s.example.com"}`, i, i, tag))
+				if r.status != http.StatusCreated {
+					t.Errorf("create %d: %d %s", i, r.status, r.body)
+					return
+				}
+				var u user
+				r.json(t, &u)
+				mu.Lock()
+				ids[u.ID] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return ids
+}
+
+// createUsersGRPC creates n users through gRPC, numbered from from, in 8
+// concurrent callers, and returns their ids.
+func createUsersGRPC(t *testing.T, s *service, tag string, from, n int) map[int64]bool {
+	t.Helper()
+	c := rpcCaller{conn: s.grpcConn(t), token: s.token}
+	var mu sync.Mutex
+	ids := make(map[int64]bool, n)
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	next.Store(int64(from))
+	for range 8 {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(from+n); i = next.Add(1) - 1 {
+				u, err := c.create(fmt.Sprintf("user %d", i), fmt.Sprintf("u%d@%s.example.com", i, tag))
+				if err != nil {
+					t.Errorf("gRPC create %d: %v", i, err)
+					return
+				}
+				mu.Lock()
+				ids[u.GetId()] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return ids
+}
+
+// waitMetric waits until ok(value of name) holds.
+func (s *service) waitMetric(t *testing.T, name string, ok func(float64) bool, timeout time.Duration) float64 {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		v := s.metric(t, name)
+		if v >= 0 && ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v (-1: absent) after %s\n%s", name, v, timeout, s.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startWithEvents starts a consumer on the shared broker and a service
+// with events on over a fresh database, and returns them with the
+// database's URL and a tag for the test's emails.
+func startWithEvents(t *testing.T) (*amqptest.Consumer, *service, string, string) {
+	t.Helper()
+	amqpURL := amqptest.SharedURL(t)
+	consumer := amqptest.Consume(t, amqpURL, false)
+	db := newMigratedDB(t)
+	s := startService(t, db, map[string]string{"AMQP_URL": amqpURL})
+	s.waitReady(t, http.StatusOK, 10*time.Second)
+	return consumer, s, db, testTag()
+}
+
+// settled waits until s's outbox is empty and any duplicate had time to
+// arrive, then returns the messages that match keep.
+func settled(t *testing.T, s *service, consumer *amqptest.Consumer, keep func(events.Event) bool) []amqptest.Message {
+	t.Helper()
+	s.waitMetric(t, "outbox_pending", func(v float64) bool { return v == 0 }, eventWait)
+	time.Sleep(time.Second)
+	return consumer.Messages(keep)
+}
+
+// outboxRows counts the rows in dbURL's outbox.
+func outboxRows(t *testing.T, dbURL string) int {
+	t.Helper()
+	var n int
+	if err := connect(t, dbURL).QueryRow(context.Background(), "SELECT count(*) FROM outbox").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// assertNoPassword fails when logs hold the password of amqpURL.
+func assertNoPassword(t *testing.T, amqpURL, logs string) {
+	t.Helper()
+	u, err := url.Parse(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := u.User.Password(); ok && p != "" && strings.Contains(logs, p) {
+		t.Fatalf("the AMQP_URL password appears in the logs")
+	}
+}
+
+// TestEventFormat creates, updates and deletes a user and checks the
+// three messages: exchange, routing key, properties and body, in commit
+// order.
+func TestEventFormat(t *testing.T) {
+	consumer, s, _, tag := startWithEvents(t)
+	before := time.Now().Add(-time.Second)
+	r := s.write(t, "POST", "/api/v1/users", `{"name":"Ada","email":"ada@`+tag+`.example.com"}`)
+	var u user
+	r.json(t, &u)
+	s.write(t, "PUT", fmt.Sprintf("/api/v1/users/%d", u.ID), `{"name":"Ada L.","email":"ada.l@`+tag+`.example.com"}`)
+	if r := s.write(t, "DELETE", fmt.Sprintf("/api/v1/users/%d", u.ID), ""); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	mine := func(e events.Event) bool { return e.User.ID == u.ID && strings.Contains(e.User.Email, tag) }
+	consumer.WaitDistinct(3, mine, eventWait)
+	msgs := settled(t, s, consumer, mine)
+	if len(msgs) != 3 {
+		t.Fatalf("got %d messages, want 3 (no duplicates in the normal path): %+v", len(msgs), msgs)
+	}
+	want := []struct{ typ, name, email string }{
+		{events.TypeCreated, "Ada", "ada@" + tag + ".example.com"},
+		{events.TypeUpdated, "Ada L.", "ada.l@" + tag + ".example.com"},
+		{events.TypeDeleted, "Ada L.", "ada.l@" + tag + ".example.com"},
+	}
+	for i, m := range msgs {
+		w := want[i]
+		e := m.Event
+		if m.DecodeError != nil || m.Exchange != events.Exchange || m.RoutingKey != w.typ || m.ContentType != "application/json" ||
+			m.DeliveryMode != 2 || m.MessageID != e.ID || e.Type != w.typ {
+			t.Fatalf("message %d: %+v (body %s), want %s on %s, persistent JSON, message_id = event id", i, m, m.Body, w.typ, events.Exchange)
+		}
+		if e.User.Name != w.name || e.User.Email != w.email || e.OccurredAt.Before(before) || e.OccurredAt.After(time.Now()) {
+			t.Fatalf("message %d carries %+v, want %+v", i, e, w)
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(m.Body, &fields); err != nil || len(fields) != 4 || !strings.HasSuffix(string(fields["occurred_at"]), `Z"`) {
+			t.Fatalf("body %s: want exactly id, type, occurred_at (UTC) and user", m.Body)
+		}
+	}
+	if amqptest.Distinct(msgs) != 3 {
+		t.Fatalf("messages %+v: want 3 distinct event ids", msgs)
+	}
+}
+
+// TestEventsKeepCommitOrderPerUser updates each of a few users many times
+// from two clients at once and checks that, per user, one event arrives
+// for every update that succeeded, their occurred_at increases, and the
+// last one delivered is the state the database kept: events follow commit
+// order for each user.
+func TestEventsKeepCommitOrderPerUser(t *testing.T) {
+	consumer, s, db, tag := startWithEvents(t)
+	ids := createUsers(t, s, tag, 0, 10)
+	var wg sync.WaitGroup
+	var updates sync.Map // user id -> *atomic.Int64
+	for id := range ids {
+		updates.Store(id, &atomic.Int64{})
+		for c := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 10 {
+					body := fmt.Sprintf(`{"name":"v%d-%d","email":"o%d-%d-%d@%s.example.com"}`, c, i, id, c, i, tag)
+					if r := s.write(t, "PUT", fmt.Sprintf("/api/v1/users/%d", id), body); r.status == http.StatusOK {
+						n, _ := updates.Load(id)
+						n.(*atomic.Int64).Add(1)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	isUpdate := func(e events.Event) bool {
+		return e.Type == events.TypeUpdated && ids[e.User.ID] && strings.Contains(e.User.Email, tag)
+	}
+	consumer.WaitDistinct(len(ids)*20, isUpdate, eventWait)
+	last := map[int64]events.Event{}
+	count := map[int64]int64{}
+	for _, m := range consumer.Messages(isUpdate) {
+		prev, seen := last[m.Event.User.ID]
+		if seen && !m.Event.OccurredAt.After(prev.OccurredAt) {
+			t.Fatalf("user %d: event %s at %s delivered after event %s at %s", m.Event.User.ID,
+				m.Event.ID, m.Event.OccurredAt.Format(time.RFC3339Nano), prev.ID, prev.OccurredAt.Format(time.RFC3339Nano))
+		}
+		last[m.Event.User.ID] = m.Event
+		count[m.Event.User.ID]++
+	}
+	conn := connect(t, db)
+	for id := range ids {
+		var name, email string
+		if err := conn.QueryRow(context.Background(), "SELECT name, email FROM users WHERE id = $1", id).Scan(&name, &email); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := updates.Load(id)
+		if count[id] != n.(*atomic.Int64).Load() || last[id].User.Name != name || last[id].User.Email != email {
+			t.Fatalf("user %d: %d update events, last %+v; want %d, ending with the stored %s %s",
+				id, count[id], last[id].User, n.(*atomic.Int64).Load(), name, email)
+		}
+	}
+}
+
+// TestNoEventsWithoutAMQPURL checks that with AMQP_URL unset writes leave
+// no outbox rows and /metrics has no outbox series.
+func TestNoEventsWithoutAMQPURL(t *testing.T) {
+	db := newMigratedDB(t)
+	s := startService(t, db, nil)
+	s.seed(t, 3)
+	if n := outboxRows(t, db); n != 0 {
+		t.Fatalf("%d outbox rows with AMQP_URL unset, want 0", n)
+	}
+	if s.metric(t, "outbox_pending") != -1 {
+		t.Fatalf("/metrics has outbox_pending with events off")
+	}
+}
+
+// TestEveryRESTAndGRPCCreatePublishesOneEvent creates 200 users, 100
+// through REST and 100 through gRPC at the same time (concurrently, so
+// inserts share batches), and checks that exactly 200 distinct
+// user.created events arrive, one per user and none twice.
+func TestEveryRESTAndGRPCCreatePublishesOneEvent(t *testing.T) {
+	consumer, s, _, tag := startWithEvents(t)
+	var viaGRPC map[int64]bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		viaGRPC = createUsersGRPC(t, s, tag, 100, 100)
+	}()
+	ids := createUsers(t, s, tag, 0, 100)
+	<-done
+	maps.Copy(ids, viaGRPC)
+	consumer.WaitDistinct(200, taggedCreates(tag), eventWait)
+	msgs := settled(t, s, consumer, taggedCreates(tag))
+	if len(ids) != 200 || len(msgs) != 200 || amqptest.Distinct(msgs) != 200 {
+		t.Fatalf("%d users created, %d messages with %d distinct event ids; want 200 of each", len(ids), len(msgs), amqptest.Distinct(msgs))
+	}
+	for _, m := range msgs {
+		if !ids[m.Event.User.ID] {
+			t.Fatalf("event %+v is for no user this test created", m.Event)
+		}
+	}
+}
+
+// TestEventsSurviveBrokerOutage stops the broker, creates 50 users (the
+// API and /ready keep working while the outbox fills, as /metrics shows),
+// starts the broker again and checks that all 50 events arrive.
+func TestEventsSurviveBrokerOutage(t *testing.T) {
+	broker := amqptest.StartBroker(t)
+	consumer := amqptest.Consume(t, broker.URL, true)
+	db := newMigratedDB(t)
+	s := startService(t, db, map[string]string{"AMQP_URL": broker.URL})
+	s.waitReady(t, http.StatusOK, 10*time.Second)
+	s.waitMetric(t, "outbox_relay_connected", func(v float64) bool { return v == 1 }, eventWait)
+	broker.Stop()
+	s.waitMetric(t, "outbox_relay_connected", func(v float64) bool { return v == 0 }, eventWait)
+
+	tag := testTag()
+	ids := createUsers(t, s, tag, 0, 50)
+	if len(ids) != 50 {
+		t.Fatalf("%d of 50 creates succeeded with the broker down", len(ids))
+	}
+	s.waitReady(t, http.StatusOK, time.Second)
+	s.waitMetric(t, "outbox_pending", func(v float64) bool { return v == 50 }, 5*time.Second)
+	s.waitMetric(t, "outbox_oldest_age_seconds", func(v float64) bool { return v > 0 }, 5*time.Second)
+
+	broker.Start()
+	consumer.Reconnect()
+	msgs := consumer.WaitDistinct(50, taggedCreates(tag), eventWait)
+	for _, m := range msgs {
+		if !ids[m.Event.User.ID] {
+			t.Fatalf("event %+v is for no user this test created", m.Event)
+		}
+	}
+	s.waitMetric(t, "outbox_pending", func(v float64) bool { return v == 0 }, eventWait)
+	assertNoPassword(t, broker.URL, s.waitLog(t, "Event relay cannot publish"))
+}
+
+// TestTwoReplicasPublishEachEventOnce runs two services on one database
+// and broker, spreads 500 creates over both, and checks that every event
+// arrives exactly once: the relays take turns, and a row is deleted in
+// the transaction that held the turn.
+func TestTwoReplicasPublishEachEventOnce(t *testing.T) {
+	amqpURL := amqptest.SharedURL(t)
+	consumer := amqptest.Consume(t, amqpURL, false)
+	db := newMigratedDB(t)
+	a := startService(t, db, map[string]string{"AMQP_URL": amqpURL})
+	b := startService(t, db, map[string]string{"AMQP_URL": amqpURL})
+	a.waitReady(t, http.StatusOK, 10*time.Second)
+	b.waitReady(t, http.StatusOK, 10*time.Second)
+	tag := testTag()
+	var wg sync.WaitGroup
+	var idsA, idsB map[int64]bool
+	wg.Add(2)
+	go func() { defer wg.Done(); idsA = createUsers(t, a, tag, 0, 250) }()
+	go func() { defer wg.Done(); idsB = createUsers(t, b, tag, 250, 250) }()
+	wg.Wait()
+	consumer.WaitDistinct(500, taggedCreates(tag), eventWait)
+	msgs := settled(t, a, consumer, taggedCreates(tag))
+	if len(idsA)+len(idsB) != 500 || len(msgs) != 500 || amqptest.Distinct(msgs) != 500 {
+		t.Fatalf("%d users created, %d messages with %d distinct event ids; want 500 of each (no event published twice)",
+			len(idsA)+len(idsB), len(msgs), amqptest.Distinct(msgs))
+	}
+	t.Logf("published by replica a: %v, by replica b: %v", a.metric(t, "outbox_published_total"), b.metric(t, "outbox_published_total"))
+}
+
+// TestServeSubprocess is not a test: TestEventSurvivesKill runs the test
+// binary again with USER_SERVICE_SUBPROCESS=1 to get a service it can
+// kill -9, and this function serves in that process.
+func TestServeSubprocess(t *testing.T) {
+	if os.Getenv("USER_SERVICE_SUBPROCESS") != "1" {
+		t.Skip("runs only as the subprocess of TestEventSurvivesKill")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, []string{"serve"}, os.Getenv, os.Stdout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startSubprocess starts the service in a process of its own and waits
+// for /health.
+func startSubprocess(t *testing.T, dbURL, amqpURL string, logs *syncBuffer) (*exec.Cmd, *service) {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeSubprocess$", "-test.v")
+	cmd.Env = append(os.Environ(), "USER_SERVICE_SUBPROCESS=1", "DATABASE_URL="+dbURL, "AMQP_URL="+amqpURL,
+		"JWT_SECRET="+testSecret, "SERVER_PORT="+strconv.Itoa(port), "GRPC_PORT=0", "SHUTDOWN_DRAIN=0s")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	s := &service{base: "http://127.0.0.1:" + strconv.Itoa(port), logs: logs}
+	token, err := auth.Sign([]byte(testSecret), "test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.token = token
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(s.base + "/health"); err == nil {
+			resp.Body.Close()
+			return cmd, s
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the service subprocess did not answer /health within 30s")
+	return nil, nil
+}
+
+// TestEventSurvivesKill kills the service with SIGKILL between the commit
+// of a write and the broker's confirm of its event, and checks that the
+// event arrives after a restart. A proxy between the service and the
+// broker holds back traffic to make the window last: first the confirm
+// (the broker has the message, the outbox still has the row), then the
+// publish itself (the broker never saw it).
+func TestEventSurvivesKill(t *testing.T) {
+	amqpURL := amqptest.SharedURL(t)
+	consumer := amqptest.Consume(t, amqpURL, false)
+	db := newMigratedDB(t)
+	for _, lostConfirm := range []bool{true, false} {
+		proxy := startHoldingProxy(t, amqpURL)
+		logs := &syncBuffer{}
+		cmd, s := startSubprocess(t, db, proxy.url(t, amqpURL), logs)
+		s.waitMetric(t, "outbox_relay_connected", func(v float64) bool { return v == 1 }, eventWait)
+		proxy.hold(lostConfirm)
+		tag := testTag()
+		r := s.write(t, "POST", "/api/v1/users", `{"name":"Kill","email":"kill@`+tag+`.example.com"}`)
+		if r.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+		if lostConfirm {
+			// Published and routed, but the confirm is held back: the row
+			// stays in the outbox.
+			consumer.WaitDistinct(1, taggedCreates(tag), eventWait)
+		} else {
+			time.Sleep(300 * time.Millisecond) // the relay tries to publish
+		}
+		if n := outboxRows(t, db); n != 1 {
+			t.Fatalf("before the kill the outbox has %d rows, want the 1 unconfirmed event", n)
+		}
+		before := len(consumer.Messages(taggedCreates(tag)))
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		proxy.close()
+
+		restarted := startService(t, db, map[string]string{"AMQP_URL": amqpURL})
+		msgs := consumer.WaitDistinct(1, taggedCreates(tag), eventWait)
+		restarted.waitMetric(t, "outbox_pending", func(v float64) bool { return v == 0 }, eventWait)
+		deadline := time.Now().Add(eventWait)
+		for len(msgs) <= before && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			msgs = consumer.Messages(taggedCreates(tag))
+		}
+		if len(msgs) != before+1 || amqptest.Distinct(msgs) != 1 {
+			t.Fatalf("lost confirm %v: %d messages (%d before the kill), %d distinct; want the event delivered once more after the restart",
+				lostConfirm, len(msgs), before, amqptest.Distinct(msgs))
+		}
+		restarted.stop(t)
+		assertNoPassword(t, amqpURL, logs.String()+restarted.logs.String())
+	}
+}
+
+// holdingProxy forwards TCP connections to a broker and can hold back
+// traffic: from the broker only (confirms), or both ways.
+type holdingProxy struct {
+	ln       net.Listener
+	target   string
+	holdDown atomic.Bool // broker to client
+	holdUp   atomic.Bool // client to broker
+	closed   atomic.Bool
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+// startHoldingProxy listens on a loopback port and forwards to the host
+// and port of amqpURL.
+func startHoldingProxy(t *testing.T, amqpURL string) *holdingProxy {
+	t.Helper()
+	u, err := url.Parse(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &holdingProxy{ln: ln, target: u.Host}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+// url returns amqpURL pointed at the proxy.
+func (p *holdingProxy) url(t *testing.T, amqpURL string) string {
+	u, err := url.Parse(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = p.ln.Addr().String()
+	return u.String()
+}
+
+// hold holds back traffic from the broker, and with downOnly false also
+// traffic to it.
+func (p *holdingProxy) hold(downOnly bool) {
+	p.holdDown.Store(true)
+	p.holdUp.Store(!downOnly)
+}
+
+// accept forwards each connection until the listener closes.
+func (p *holdingProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		b, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, b)
+		p.mu.Unlock()
+		go p.pipe(b, c, &p.holdDown)
+		go p.pipe(c, b, &p.holdUp)
+	}
+}
+
+// pipe copies from src to dst, keeping each chunk while held is set.
+func (p *holdingProxy) pipe(src, dst net.Conn, held *atomic.Bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for n > 0 && held.Load() && !p.closed.Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+	}
+}
+
+// close stops the proxy and its connections.
+func (p *holdingProxy) close() {
+	p.closed.Store(true)
+	p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+	p.mu.Unlock()
+	p.wg.Wait()
+}
