@@ -45,46 +45,35 @@ func taggedCreates(tag string) func(events.Event) bool {
 	}
 }
 
-// createUsers creates n users with tag through s, with a few concurrent
-// clients so that inserts share batches, and returns their ids.
+// createUsers creates n users with tag through REST, with a few
+// concurrent clients so that inserts share batches, and returns their ids.
 func createUsers(t *testing.T, s *service, tag string, from, n int) map[int64]bool {
 	t.Helper()
-	var mu sync.Mutex
-	ids := make(map[int64]bool, n)
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	next.Store(int64(from))
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(from+n) {
-					return
-				}
-				r := s.write(t, "POST", "/api/v1/users", fmt.Sprintf(`{"name":"user %d","email":"u%d@%s.example.com"}`, i, i, tag))
-				if r.status != http.StatusCreated {
-					t.Errorf("create %d: %d %s", i, r.status, r.body)
-					return
-				}
-				var u user
-				r.json(t, &u)
-				mu.Lock()
-				ids[u.ID] = true
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return ids
+	return createConcurrently(t, from, n, func(i int64) (int64, error) {
+		r := s.write(t, "POST", "/api/v1/users", fmt.Sprintf(`{"name":"user %d","email":"u%d@%s.example.com"}`, i, i, tag))
+		if r.status != http.StatusCreated {
+			return 0, fmt.Errorf("create %d: %d %s", i, r.status, r.body)
+		}
+		var u user
+		r.json(t, &u)
+		return u.ID, nil
+	})
 }
 
-// createUsersGRPC creates n users through gRPC, numbered from from, in 8
-// concurrent callers, and returns their ids.
+// createUsersGRPC creates n users with tag through gRPC, as createUsers
+// does through REST.
 func createUsersGRPC(t *testing.T, s *service, tag string, from, n int) map[int64]bool {
 	t.Helper()
 	c := rpcCaller{conn: s.grpcConn(t), token: s.token}
+	return createConcurrently(t, from, n, func(i int64) (int64, error) {
+		u, err := c.create(fmt.Sprintf("user %d", i), fmt.Sprintf("u%d@%s.example.com", i, tag))
+		return u.GetId(), err
+	})
+}
+
+// createConcurrently calls create for from..from+n-1 from 8 goroutines and
+// returns the ids it answered; a caller stops at its first error.
+func createConcurrently(t *testing.T, from, n int, create func(i int64) (int64, error)) map[int64]bool {
 	var mu sync.Mutex
 	ids := make(map[int64]bool, n)
 	var wg sync.WaitGroup
@@ -93,13 +82,13 @@ func createUsersGRPC(t *testing.T, s *service, tag string, from, n int) map[int6
 	for range 8 {
 		wg.Go(func() {
 			for i := next.Add(1) - 1; i < int64(from+n); i = next.Add(1) - 1 {
-				u, err := c.create(fmt.Sprintf("user %d", i), fmt.Sprintf("u%d@%s.example.com", i, tag))
+				id, err := create(i)
 				if err != nil {
-					t.Errorf("gRPC create %d: %v", i, err)
+					t.Error(err)
 					return
 				}
 				mu.Lock()
-				ids[u.GetId()] = true
+				ids[id] = true
 				mu.Unlock()
 			}
 		})

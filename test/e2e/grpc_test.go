@@ -77,16 +77,6 @@ var _ = Describe("A UserService with gRPC and events", func() {
 		By("changing the AMQP URL")
 		before := podNames(ns, "users")
 		setURLSecret(ns, "rabbitmq", "amqp://users:pw-2@rabbitmq:5672/")
-		Eventually(func(g Gomega) {
-			g.Expect(replicaSets(ns, "users")).To(HaveLen(2), "no new ReplicaSet after the AMQP Secret changed")
-		}).Should(Succeed())
-		waitReady(ns, "users")
-		Eventually(func(g Gomega) {
-			after := podNames(ns, "users")
-			g.Expect(after).To(HaveLen(2))
-			for _, p := range after {
-				g.Expect(before).NotTo(ContainElement(p), "pod %s survived the rotation", p)
-			}
-		}).Should(Succeed())
+		expectRolled(ns, "users", before)
 	})
 })
