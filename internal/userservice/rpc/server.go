@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"connectrpc.com/connect"
@@ -63,7 +64,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	s := &server{store: o.Store, logger: o.Logger}
 	mux := http.NewServeMux()
 	authn := connect.WithInterceptors(authenticate(o.Verifier, o.AuthRequiredForReads, s))
-	mux.Handle(userservicev1connect.NewUserServiceHandler(s, common[0], common[1], authn))
+	mux.Handle(userservicev1connect.NewUserServiceHandler(s, append(slices.Clip(common), authn)...))
 	mux.Handle(grpchealth.NewHandler(readinessChecker{o.Readiness}, common...))
 	// Reflection lists only the API: Connect's health and reflection
 	// services carry their schemas under other package names (so as not to
