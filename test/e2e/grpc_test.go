@@ -70,9 +70,14 @@ var _ = Describe("A UserService with gRPC and events", func() {
 		for _, e := range job.Spec.Template.Spec.Containers[0].Env {
 			Expect(e.Name).NotTo(BeElementOf("AMQP_URL", "GRPC_PORT"), "the migration Job needs neither")
 		}
+		servers := 0
 		for _, p := range podsOf(ns, "users") {
-			Expect(p.Spec.Containers[0].ReadinessProbe.GRPC).NotTo(BeNil(), "pod %s", p.Name)
+			if p.Labels["app.kubernetes.io/component"] == "server" {
+				servers++
+				Expect(p.Spec.Containers[0].ReadinessProbe.GRPC).NotTo(BeNil(), "pod %s", p.Name)
+			}
 		}
+		Expect(servers).To(Equal(2))
 
 		By("changing the AMQP URL")
 		before := podNames(ns, "users")
