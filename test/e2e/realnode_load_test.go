@@ -20,6 +20,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +57,13 @@ type loadResult struct {
 	total, failed int64
 	// dialRetries counts re-sent requests whose connection was refused.
 	dialRetries int64
+	// brokenUnderRequest counts the connections that their server broke
+	// (EOF or reset) while a request was outstanding on them: the requests
+	// in flight on a process that died, including one written to a kept-alive
+	// connection an instant before the client could see it was closed. Each
+	// HTTP/1.1 connection carries one request at a time, so a crash can fail
+	// at most this many requests.
+	brokenUnderRequest int64
 	// errors holds the first failures, for the report.
 	errors []string
 	// acked holds the ids of every user whose POST was acknowledged (201).
@@ -66,7 +75,6 @@ type loadResult struct {
 type loadGen struct {
 	name, base, token string
 	client            *http.Client
-	inFlight          atomic.Int64
 	quit, done        chan struct{}
 
 	mu  sync.Mutex
@@ -76,11 +84,48 @@ type loadGen struct {
 // newLoadGen returns a client of the user service at base that
 // authenticates writes with token; name goes into the emails it creates.
 func newLoadGen(name, base, token string) *loadGen {
-	return &loadGen{
+	g := &loadGen{
 		name: name, base: base, token: token,
-		client: &http.Client{Timeout: loadTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: loadMaxInFlight}},
-		quit:   make(chan struct{}), done: make(chan struct{}),
+		quit: make(chan struct{}), done: make(chan struct{}),
 	}
+	g.client = &http.Client{Timeout: loadTimeout, Transport: &http.Transport{
+		MaxIdleConnsPerHost: loadMaxInFlight,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &trackedConn{Conn: c, g: g}, nil
+		},
+	}}
+	return g
+}
+
+// trackedConn is a client connection that knows whether a request is
+// outstanding on it, and reports to its loadGen when its server breaks it
+// under a request (see loadResult.brokenUnderRequest).
+type trackedConn struct {
+	net.Conn
+	g                           *loadGen
+	outstanding, closed, broken atomic.Bool
+}
+
+// Read reads from the connection and records a break by the server while a
+// request is outstanding.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && !c.closed.Load() && c.outstanding.Load() && c.broken.CompareAndSwap(false, true) {
+		c.g.mu.Lock()
+		c.g.res.brokenUnderRequest++
+		c.g.mu.Unlock()
+	}
+	return n, err
+}
+
+// Close closes the connection; reads failing after it are the client's doing.
+func (c *trackedConn) Close() error {
+	c.closed.Store(true)
+	return c.Conn.Close()
 }
 
 // startLoad starts a bounded request loop (see loadRate) against base.
@@ -177,10 +222,20 @@ func (g *loadGen) send(method, path string, body []byte) (int, []byte, error) {
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+g.token)
 		}
-		g.inFlight.Add(1)
+		var conn *trackedConn
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) {
+				if c, ok := info.Conn.(*trackedConn); ok {
+					conn = c
+					c.outstanding.Store(true)
+				}
+			},
+		}))
 		resp, err := g.client.Do(req)
-		g.inFlight.Add(-1)
 		if err != nil {
+			if conn != nil {
+				conn.outstanding.Store(false)
+			}
 			if neverSent(err) && attempt < dialRetries {
 				g.mu.Lock()
 				g.res.dialRetries++
@@ -192,6 +247,9 @@ func (g *loadGen) send(method, path string, body []byte) (int, []byte, error) {
 		}
 		b, err := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
+		if conn != nil {
+			conn.outstanding.Store(false)
+		}
 		return resp.StatusCode, b, err
 	}
 }

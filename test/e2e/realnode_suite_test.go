@@ -146,6 +146,7 @@ func teardownRealNode() {
 		out, err := exec.Command(filepath.Join(e.root, "hack", "pg-cluster.sh"), "destroy", pgDir).CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), "removing PostgreSQL: %s", out)
 	}
+	keepComponentLogs()
 	procs := clusterProcesses(e.clusterDir)
 	_, err := e.localCluster("down")
 	Expect(err).NotTo(HaveOccurred())
