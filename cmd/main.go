@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
@@ -45,6 +46,10 @@ type options struct {
 	maxConcurrentReconciles int
 	pprofAddr               string
 	apiCompression          bool
+	allowedSecretLabel      string
+	metricsCertPath         string
+	metricsCertName         string
+	metricsCertKey          string
 	zap                     zap.Options
 }
 
@@ -66,6 +71,11 @@ func parseFlags(fs *flag.FlagSet, args []string) options {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS with authentication and authorization. Use --metrics-secure=false for HTTP.")
+	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", "",
+		"Directory holding the metrics server's certificate and key (reloaded when they change); "+
+			"empty: the server signs a certificate of its own at each start, which scrapers cannot verify.")
+	fs.StringVar(&o.metricsCertName, "metrics-cert-name", "tls.crt", "File name of the metrics certificate in --metrics-cert-path.")
+	fs.StringVar(&o.metricsCertKey, "metrics-cert-key", "tls.key", "File name of the metrics key in --metrics-cert-path.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
@@ -80,6 +90,10 @@ func parseFlags(fs *flag.FlagSet, args []string) options {
 	fs.BoolVar(&o.apiCompression, "api-compression", false,
 		"Ask kube-apiserver for gzip-compressed responses. Off by default, as in kube-controller-manager and "+
 			"kube-scheduler: next to the API server, compression costs both sides CPU and saves nothing.")
+	fs.StringVar(&o.allowedSecretLabel, "allowed-secret-label", "",
+		"Label (key=value, or key for any value) that a Secret must carry for a UserService to reference it in "+
+			"spec.database.urlSecretRef, spec.auth.jwtSecretRef or spec.env; empty allows every Secret of the "+
+			"UserService's namespace. A UserService referencing another Secret reports Degraded, reason SecretNotAllowed.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 	_ = fs.Parse(args) // flag.CommandLine exits on error.
@@ -94,6 +108,13 @@ func run(o options) error {
 	}
 	if strings.TrimSpace(o.userServiceImage) == "" {
 		return fmt.Errorf("--user-service-image must not be empty: pass an image such as ghcr.io/userservice-dev/user-service:v0.1.0")
+	}
+	allowedSecrets, err := controller.ParseSecretLabel(o.allowedSecretLabel)
+	if err != nil {
+		return err
+	}
+	if err := checkMetricsCert(o); err != nil {
+		return err
 	}
 	namespaces := controller.ParseNamespaces(o.watchNamespaces)
 	cfg, err := ctrl.GetConfig()
@@ -110,11 +131,15 @@ func run(o options) error {
 		LeaderElectionNamespace: o.leaderElectionNamespace,
 		Namespaces:              namespaces,
 		PprofAddr:               o.pprofAddr,
+		MetricsCertDir:          o.metricsCertPath,
+		MetricsCertName:         o.metricsCertName,
+		MetricsKeyName:          o.metricsCertKey,
 	}))
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	r := controller.NewUserServiceReconciler(mgr, o.userServiceImage)
+	r.AllowedSecrets = allowedSecrets
 	if err := r.SetupWithManager(mgr, controller.SetupOptions{
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		Namespaces:              namespaces,
@@ -128,6 +153,25 @@ func run(o options) error {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 	log.Info("Configured the manager, starting it", "watchNamespaces", namespaces, "userServiceImage", o.userServiceImage,
-		"leaderElect", o.leaderElect)
+		"leaderElect", o.leaderElect, "allowedSecretLabel", o.allowedSecretLabel)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// checkMetricsCert refuses a --metrics-cert-path without its files, or without
+// HTTPS: the metrics server would otherwise quietly sign a certificate of its
+// own, which the scrapers configured to verify the given one then refuse.
+func checkMetricsCert(o options) error {
+	if o.metricsCertPath == "" {
+		return nil
+	}
+	if !o.secureMetrics {
+		return fmt.Errorf("--metrics-cert-path is set but --metrics-secure=false serves plain HTTP: drop one of them")
+	}
+	for _, name := range []string{o.metricsCertName, o.metricsCertKey} {
+		if _, err := os.Stat(filepath.Join(o.metricsCertPath, name)); err != nil {
+			return fmt.Errorf("--metrics-cert-path %q: reading %s: %w (mount the certificate Secret there, "+
+				"or leave the flag empty for a self-signed certificate)", o.metricsCertPath, name, err)
+		}
+	}
+	return nil
 }

@@ -24,7 +24,8 @@ func TestParseFlagsDefaults(t *testing.T) {
 	o := parseFlags(flag.NewFlagSet("manager", flag.ContinueOnError), nil)
 	if o.metricsAddr != ":8443" || !o.secureMetrics || o.probeAddr != ":8081" || o.leaderElect ||
 		o.userServiceImage != "ghcr.io/userservice-dev/user-service:v0.1.0" || o.watchNamespaces != "" ||
-		o.maxConcurrentReconciles != 4 || o.pprofAddr != "0" || o.apiCompression {
+		o.maxConcurrentReconciles != 4 || o.pprofAddr != "0" || o.apiCompression || o.allowedSecretLabel != "" ||
+		o.metricsCertPath != "" || o.metricsCertName != "tls.crt" || o.metricsCertKey != "tls.key" {
 		t.Errorf("defaults = %+v", o)
 	}
 }
@@ -33,11 +34,11 @@ func TestParseFlags(t *testing.T) {
 	o := parseFlags(flag.NewFlagSet("manager", flag.ContinueOnError), []string{
 		"--leader-elect", "--watch-namespaces=a,b", "--max-concurrent-reconciles=4",
 		"--user-service-image=example.com/us:v2", "--metrics-bind-address=:9443", "--health-probe-bind-address=:9081",
-		"--pprof-bind-address=127.0.0.1:6060", "--api-compression",
+		"--pprof-bind-address=127.0.0.1:6060", "--api-compression", "--allowed-secret-label=userservice.dev/allowed=true",
 	})
 	if !o.leaderElect || o.watchNamespaces != "a,b" || o.maxConcurrentReconciles != 4 ||
 		o.userServiceImage != "example.com/us:v2" || o.metricsAddr != ":9443" || o.probeAddr != ":9081" ||
-		o.pprofAddr != "127.0.0.1:6060" || !o.apiCompression {
+		o.pprofAddr != "127.0.0.1:6060" || !o.apiCompression || o.allowedSecretLabel != "userservice.dev/allowed=true" {
 		t.Errorf("parsed = %+v", o)
 	}
 }
@@ -46,6 +47,11 @@ func TestRunRejectsBadOptions(t *testing.T) {
 	for name, o := range map[string]options{
 		"zero concurrency": {maxConcurrentReconciles: 0, userServiceImage: "img"},
 		"empty image":      {maxConcurrentReconciles: 1, userServiceImage: " "},
+		"bad secret label": {maxConcurrentReconciles: 1, userServiceImage: "img", allowedSecretLabel: "bad key=x"},
+		"missing metrics certificate": {maxConcurrentReconciles: 1, userServiceImage: "img", secureMetrics: true,
+			metricsCertPath: "/nonexistent", metricsCertName: "tls.crt", metricsCertKey: "tls.key"},
+		"metrics certificate over HTTP": {maxConcurrentReconciles: 1, userServiceImage: "img",
+			metricsCertPath: "/", metricsCertName: "tls.crt", metricsCertKey: "tls.key"},
 	} {
 		if err := run(o); err == nil {
 			t.Errorf("%s: run returned nil, want an error", name)

@@ -91,6 +91,7 @@ type UserServiceSpec struct {
 	// resources are the compute resources of the service and migration containers.
 	// +optional
 	// +kubebuilder:default={requests:{cpu:"100m",memory:"64Mi"},limits:{cpu:"500m",memory:"256Mi"}}
+	// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || ['cpu', 'memory', 'ephemeral-storage'].all(r, !(r in self.requests) || !(r in self.limits) || quantity(string(self.requests[r])).compareTo(quantity(string(self.limits[r]))) <= 0)",message="spec.resources.requests must not exceed spec.resources.limits (cpu, memory, ephemeral-storage)"
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
 	// probes overrides the periods and thresholds of the liveness (/health),
@@ -339,6 +340,7 @@ type PodTemplateSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/managed-by', 'app.kubernetes.io/version']))",message="spec.podTemplate.labels must not set app.kubernetes.io/name, instance, managed-by or version: the operator sets them"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && k.indexOf('/') <= 253 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="spec.podTemplate.labels keys must be label keys: an optional DNS subdomain prefix of at most 253 characters and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 	Labels map[string]string `json:"labels,omitempty"`
 
 	// annotations added to the pods.
@@ -348,6 +350,8 @@ type PodTemplateSpec struct {
 
 	// nodeSelector of the pods.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && k.indexOf('/') <= 253 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="spec.podTemplate.nodeSelector keys must be label keys: an optional DNS subdomain prefix of at most 253 characters and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 
 	// tolerations of the pods.

@@ -4,7 +4,7 @@
 # dir and ports), installs the chart, and measures:
 #
 #   direct_seconds    baseline: one client (the operator's QPS settings) creates
-#                     the same children (JWT Secret, migration Job, then the
+#                     the same children (JWT and secret-hash key Secrets, migration Job, then the
 #                     Deployment and Service once the Job completed) for N
 #                     instances, until every Deployment is available; like the
 #                     operator's, they carry a controller owner reference

@@ -103,9 +103,10 @@ stop_operator() {
 
 # chart_operator_args prints, one per line, the operator flags that the
 # chart's Deployment sets (image, namespaces, concurrency), leaving out the
-# ones a local process sets itself (bind addresses, leader election).
+# ones a local process sets itself (bind addresses, leader election) and the
+# metrics certificate, which the pod mounts from a Secret.
 chart_operator_args() {
   kubectl -n "$OPERATOR_NS" get deploy -l "app.kubernetes.io/instance=$RELEASE" \
     -o jsonpath='{range .items[0].spec.template.spec.containers[0].args[*]}{@}{"\n"}{end}' |
-    grep -vE '^--(metrics-bind-address|health-probe-bind-address|leader-elect|metrics-secure)' || true
+    grep -vE '^--(metrics-bind-address|health-probe-bind-address|leader-elect|metrics-secure|metrics-cert-path)' || true
 }

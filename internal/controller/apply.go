@@ -234,11 +234,7 @@ type conflictError struct {
 
 // newConflictError describes the conflicting object obj of kind and what the user can do.
 func newConflictError(kind string, obj client.Object, todo string) *conflictError {
-	controller := "no controller"
-	if ref := metav1.GetControllerOf(obj); ref != nil {
-		controller = fmt.Sprintf("controller %s %q", ref.Kind, ref.Name)
-	}
-	return &conflictError{kind: kind, name: obj.GetName(), controller: controller, todo: todo}
+	return &conflictError{kind: kind, name: obj.GetName(), controller: describeController(metav1.GetControllerOf(obj)), todo: todo}
 }
 
 // Error returns the message of the ResourceConflict condition.

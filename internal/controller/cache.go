@@ -54,17 +54,20 @@ func defaultNamespaces(namespaces []string) map[string]cache.Config {
 	return m
 }
 
-// CacheOptions returns the manager's cache options. Secrets, Jobs and the
-// other children are cached only when labelled managed-by=userservice-operator,
-// so Secrets the operator does not own never enter memory, and managedFields
-// are stripped from every cached object.
+// CacheOptions returns the manager's cache options. Jobs and the other
+// children are cached only when labelled managed-by=userservice-operator, and
+// managedFields are stripped from every cached object. No Secret is cached at
+// all, not even the operator's own: anyone who may create Secrets can set
+// that label, and the operator reads the few Secrets it uses by name (see
+// referencedSecrets). A read of a kind without an informer fails instead of
+// quietly starting one, which for Secrets would list every Secret in the cluster.
 func CacheOptions(namespaces []string) cache.Options {
 	owned := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{resources.LabelManagedBy: resources.ManagedBy})}
 	return cache.Options{
-		DefaultNamespaces: defaultNamespaces(namespaces),
-		DefaultTransform:  cache.TransformStripManagedFields(),
+		DefaultNamespaces:           defaultNamespaces(namespaces),
+		DefaultTransform:            cache.TransformStripManagedFields(),
+		ReaderFailOnMissingInformer: true,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:                         owned,
 			&batchv1.Job{}:                           owned,
 			&appsv1.Deployment{}:                     owned,
 			&corev1.Service{}:                        owned,

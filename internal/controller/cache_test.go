@@ -57,10 +57,14 @@ func TestCacheOptions(t *testing.T) {
 			t.Errorf("%s label selector = %q, want the managed-by label", kind, got)
 		}
 	}
-	for _, k := range []string{"*v1.Secret", "*v1.Job", "*v1.Deployment", "*v1.Service"} {
+	for _, k := range []string{"*v1.Job", "*v1.Deployment", "*v1.Service"} {
 		if !kinds[k] {
 			t.Errorf("ByObject has no entry for %s", k)
 		}
+	}
+	if kinds["*v1.Secret"] || !o.ReaderFailOnMissingInformer {
+		t.Errorf("Secrets in ByObject: %v, ReaderFailOnMissingInformer: %v; want no Secret informer, and reads "+
+			"of a kind without one to fail rather than start one", kinds["*v1.Secret"], o.ReaderFailOnMissingInformer)
 	}
 	if all := CacheOptions(nil); all.DefaultNamespaces != nil {
 		t.Errorf("DefaultNamespaces = %v, want nil (all namespaces)", all.DefaultNamespaces)

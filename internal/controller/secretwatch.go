@@ -27,6 +27,7 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -41,21 +42,22 @@ const secretWatchRetryDelay = 5 * time.Second
 type secretWatch struct {
 	client     metadata.Interface
 	namespaces []string
-	// referencing returns the requests for the UserServices that reference a Secret.
-	referencing func(ctx context.Context, namespace, name string) []reconcile.Request
+	// changed handles an event on a Secret at a resourceVersion, and returns
+	// the requests for the UserServices to reconcile.
+	changed func(key client.ObjectKey, resourceVersion string, deleted bool) []reconcile.Request
 	// all returns the requests for every UserService in a namespace ("" = all).
 	all     func(ctx context.Context, namespace string) []reconcile.Request
 	started chan struct{}
 }
 
 // newSecretWatch returns a source watching Secrets in namespaces (empty = all).
-func newSecretWatch(client metadata.Interface, namespaces []string,
-	referencing func(context.Context, string, string) []reconcile.Request,
+func newSecretWatch(mc metadata.Interface, namespaces []string,
+	changed func(client.ObjectKey, string, bool) []reconcile.Request,
 	all func(context.Context, string) []reconcile.Request) *secretWatch {
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
-	return &secretWatch{client: client, namespaces: namespaces, referencing: referencing, all: all,
+	return &secretWatch{client: mc, namespaces: namespaces, changed: changed, all: all,
 		started: make(chan struct{}, len(namespaces))}
 }
 
@@ -147,7 +149,8 @@ func (w *secretWatch) stream(ctx context.Context, ns, rv string, q workqueue.Typ
 				return fmt.Errorf("the watch failed: %v", ev.Object)
 			}
 			if m, ok := ev.Object.(*metav1.PartialObjectMetadata); ok {
-				for _, req := range w.referencing(ctx, m.Namespace, m.Name) {
+				key := client.ObjectKey{Namespace: m.Namespace, Name: m.Name}
+				for _, req := range w.changed(key, m.ResourceVersion, ev.Type == watch.Deleted) {
 					q.Add(req)
 				}
 			}

@@ -33,7 +33,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -45,6 +44,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -55,10 +55,6 @@ import (
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 	"github.com/userservice-dev/userservice-operator/internal/resources"
 )
-
-// secretRefIndex indexes UserServices by "<secret name>" for every Secret they
-// reference (database URL and user-provided JWT secret), within their namespace.
-const secretRefIndex = "userservice.dev/secret-refs"
 
 // migrationJobOwnerIndex indexes Jobs by the name of the UserService that
 // controls them, so that pruning lists one UserService's Jobs, not the namespace's.
@@ -80,11 +76,15 @@ type UserServiceReconciler struct {
 	Recorder events.EventRecorder
 	// DefaultImage is used when spec.image is empty (--user-service-image).
 	DefaultImage string
-	// Random is the source of generated JWT secrets.
+	// Random is the source of generated Secrets.
 	Random io.Reader
-	// secrets remembers the referenced Secrets read with APIReader until their
-	// next watch event; SetupWithManager sets it with the Secret watch. When
-	// nil, every reconcile reads them from the API server.
+	// AllowedSecrets, when set (--allowed-secret-label), is the label a Secret
+	// must carry for a UserService to reference it; nil allows every Secret
+	// of the UserService's namespace.
+	AllowedSecrets labels.Selector
+	// secrets remembers what the operator needs of the Secrets UserServices
+	// use, read with APIReader, until their next watch event; SetupWithManager
+	// sets it with the Secret watch. When nil, every reconcile reads them.
 	secrets *referencedSecrets
 }
 
@@ -109,14 +109,12 @@ func NewUserServiceReconciler(mgr ctrl.Manager, defaultImage string) *UserServic
 }
 
 // SetupWithManager registers the controller: it watches UserServices, the
-// children they own, and the metadata of every Secret so that a referenced
-// Secret appearing or changing triggers a reconcile of the UserServices using
-// it, and is read again from the API server rather than from r.secrets.
+// children they own, and the metadata of every Secret, so that a Secret a
+// UserService uses (referenced or generated) appearing or changing triggers a
+// reconcile of the UserServices using it, and is read again from the API
+// server rather than from r.secrets. No Secret enters the manager's cache.
 func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) error {
 	ctx := context.Background()
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &appsv1alpha1.UserService{}, secretRefIndex, secretRefs); err != nil {
-		return fmt.Errorf("indexing UserServices by referenced Secret: %w", err)
-	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &batchv1.Job{}, migrationJobOwnerIndex, jobOwner); err != nil {
 		return fmt.Errorf("indexing Jobs by their UserService: %w", err)
 	}
@@ -126,9 +124,8 @@ func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOption
 	}
 	r.secrets = newReferencedSecrets()
 	secrets := newSecretWatch(metadataClient, o.Namespaces,
-		func(ctx context.Context, namespace, name string) []reconcile.Request {
-			r.secrets.forget(client.ObjectKey{Namespace: namespace, Name: name})
-			return r.userServicesReferencing(ctx, namespace, name)
+		func(key client.ObjectKey, resourceVersion string, deleted bool) []reconcile.Request {
+			return requests(r.secrets.changed(key, resourceVersion, deleted))
 		},
 		func(ctx context.Context, namespace string) []reconcile.Request {
 			r.secrets.forgetAll(namespace)
@@ -138,7 +135,6 @@ func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOption
 		For(&appsv1alpha1.UserService{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
-		Owns(&corev1.Secret{}).
 		Owns(&batchv1.Job{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
@@ -148,20 +144,13 @@ func (r *UserServiceReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOption
 		Complete(r)
 }
 
-// secretRefs returns the names of the Secrets a UserService references, for the field index.
-func secretRefs(obj client.Object) []string {
-	us, ok := obj.(*appsv1alpha1.UserService)
-	if !ok {
-		return nil
+// requests returns a reconcile request for each UserService key.
+func requests(keys []client.ObjectKey) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(keys))
+	for _, k := range keys {
+		reqs = append(reqs, reconcile.Request{NamespacedName: k})
 	}
-	refs := []string{us.Spec.Database.URLSecretRef.Name}
-	if j := us.Spec.Auth.JWTSecretRef; j != nil && j.Name != refs[0] {
-		refs = append(refs, j.Name)
-	}
-	if a, ok := resources.AMQPSecret(us); ok && !slices.Contains(refs, a.Name) {
-		refs = append(refs, a.Name)
-	}
-	return refs
+	return reqs
 }
 
 // jobOwner returns the name of the UserService controlling a Job, for the field index.
@@ -171,11 +160,6 @@ func jobOwner(obj client.Object) []string {
 		return []string{ref.Name}
 	}
 	return nil
-}
-
-// userServicesReferencing returns requests for the UserServices in namespace that reference the Secret name.
-func (r *UserServiceReconciler) userServicesReferencing(ctx context.Context, namespace, name string) []reconcile.Request {
-	return r.listRequests(ctx, client.InNamespace(namespace), client.MatchingFields{secretRefIndex: name})
 }
 
 // allUserServices returns requests for every UserService in namespace ("" = all).
@@ -202,11 +186,17 @@ func (r *UserServiceReconciler) listRequests(ctx context.Context, opts ...client
 func (r *UserServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	us := &appsv1alpha1.UserService{}
 	if err := r.Client.Get(ctx, req.NamespacedName, us); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.secrets.use(req.NamespacedName, nil)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !us.DeletionTimestamp.IsZero() {
+		r.secrets.use(req.NamespacedName, nil)
 		return ctrl.Result{}, nil // Owner references let the garbage collector delete the children.
 	}
+	// Declared before any read, so that a change to one of these Secrets from now on brings a reconcile.
+	r.secrets.use(req.NamespacedName, usedSecrets(us, r.AllowedSecrets != nil))
 	s := newState(us, r.DefaultImage)
 	defer func() { retErr = errors.Join(retErr, r.updateStatus(ctx, s)) }()
 	if us.Spec.Paused {
@@ -216,8 +206,9 @@ func (r *UserServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		name string
 		run  func(context.Context, *state) (bool, error)
 	}{
-		{"JWT Secret", r.reconcileSecrets},
+		{"JWT and secret-hash key Secrets", r.reconcileSecrets},
 		{"database Secret", r.reconcileDatabase},
+		{"spec.env Secrets", r.reconcileEnvSecrets},
 		{"migration", r.reconcileMigration},
 		{"Deployment", r.reconcileDeployment},
 		{"Service", r.reconcileService},
@@ -229,6 +220,11 @@ func (r *UserServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			// Watches see only labelled objects, so check again later for the conflict's end.
 			s.obs.Problem = &problem{Reason: ReasonResourceConflict, Message: conflict.Error()}
 			return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
+		}
+		if apierrors.IsInvalid(err) {
+			// The API server refused an object built from the spec: retrying cannot help, a change of the spec will.
+			s.obs.Problem = &problem{Reason: ReasonInvalidSpec, Message: invalidSpecMessage(phase.name, err)}
+			return ctrl.Result{}, nil
 		}
 		if err != nil {
 			s.obs.Failure = &failure{Phase: phase.name, Reason: string(apierrors.ReasonForError(err))}

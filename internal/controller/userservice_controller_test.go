@@ -97,7 +97,9 @@ var _ = Describe("UserService controller", func() {
 		job := migrationJob(ns, imageV1)
 		Expect(job.Spec.Template.Spec.Containers[0].Args).To(Equal([]string{"migrate", "up"}))
 		Expect(job.Spec.Template.Spec.Containers[0].Env).To(Equal(slices.DeleteFunc(slices.Clone(c.Env),
-			func(e corev1.EnvVar) bool { return e.Name == "GRPC_PORT" })), "the Job has the Deployment's env but GRPC_PORT")
+			func(e corev1.EnvVar) bool { return e.Name == "JWT_SECRET" || e.Name == "GRPC_PORT" })),
+			"the Job has the Deployment's env but JWT_SECRET and GRPC_PORT")
+		Expect(c.Env).To(ContainElement(HaveField("Name", "JWT_SECRET")))
 		Eventually(func() *int32 {
 			Expect(getObj(ns, job.Name, job)).To(Succeed())
 			return job.Spec.TTLSecondsAfterFinished
@@ -320,12 +322,12 @@ var _ = Describe("UserService controller", func() {
 		Expect(got.Data).To(Equal(foreign.Data))
 		Expect(apierrors.IsNotFound(getObj(ns, resources.MigrationJobName(getUS(ns), imageV1), &batchv1.Job{}))).To(BeTrue())
 
-		By("generating the Secret once the foreign one is deleted")
+		By("generating the Secret once the foreign one is deleted: its watch event brings a reconcile")
 		Expect(k8sClient.Delete(ctx, foreign)).To(Succeed())
-		_, err := reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(getObj(ns, "users-jwt", got)).To(Succeed())
-		Expect(got.OwnerReferences).To(HaveLen(1))
+		Eventually(func() ([]metav1.OwnerReference, error) {
+			err := getObj(ns, "users-jwt", got)
+			return got.OwnerReferences, err
+		}).Should(HaveLen(1))
 	})
 
 	It("does not take over a same-named Deployment it did not create", func() {
@@ -429,6 +431,43 @@ var _ = Describe("UserService controller", func() {
 		Consistently(versions).Should(Equal(before))
 	})
 
+	It("reports InvalidSpec with the API server's message when it rejects a child, and recovers once the spec is fixed", func() {
+		createSecret(ns, "db", "url", "postgres://u:p@db:5432/users")
+		createUserService(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+				MaxSkew: 0, TopologyKey: "topology.kubernetes.io/zone", WhenUnsatisfiable: corev1.DoNotSchedule}}
+		})
+		Eventually(func() metav1.Condition { return condition(ns, "Degraded") }).Should(And(
+			haveCondition(metav1.ConditionTrue, ReasonInvalidSpec),
+			HaveField("Message", And(ContainSubstring("migration"), ContainSubstring("users-migrate-"),
+				ContainSubstring("spec.template.spec.topologySpreadConstraints[0].maxSkew")))))
+		Expect(condition(ns, "Ready")).To(haveCondition(metav1.ConditionFalse, ReasonInvalidSpec))
+		Expect(condition(ns, "Progressing")).To(haveCondition(metav1.ConditionFalse, ReasonInvalidSpec))
+		Expect(getUS(ns).Status.MigrationJob).To(BeEmpty(), "the status names no Job that was never created")
+
+		By("keeping the status unchanged, with no retry loop")
+		rv := getUS(ns).ResourceVersion
+		Consistently(func() string { return getUS(ns).ResourceVersion }).Should(Equal(rv))
+
+		By("fixing the spread and breaking a pod annotation key: the Deployment is rejected")
+		updateUS(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.TopologySpreadConstraints[0].MaxSkew = 1
+			us.Spec.PodTemplate.Annotations = map[string]string{"bad key": "x"}
+		})
+		succeedMigration(ns, imageV1)
+		Eventually(func() metav1.Condition { return condition(ns, "Degraded") }).Should(And(
+			haveCondition(metav1.ConditionTrue, ReasonInvalidSpec),
+			HaveField("Message", And(ContainSubstring(`Deployment.apps "users" is invalid`), ContainSubstring("spec.template.annotations")))))
+
+		By("fixing the annotation")
+		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.PodTemplate.Annotations = nil })
+		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV1))
+		rollOutDeployment(ns)
+		Eventually(func() metav1.Condition { return condition(ns, "Ready") }).
+			Should(haveCondition(metav1.ConditionTrue, ReasonRolloutComplete))
+		Expect(condition(ns, "Degraded")).To(haveCondition(metav1.ConditionFalse, ReasonAsExpected))
+	})
+
 	It("stops reconciling while paused and says so", func() {
 		readyWith(ns, nil)
 		updateUS(ns, func(us *appsv1alpha1.UserService) {
@@ -526,21 +565,13 @@ var _ = Describe("UserService controller", func() {
 		}).Should(Equal(int32(4)))
 	})
 
-	It("caches only the Secrets it owns", func() {
+	It("caches no Secret, not even its own", func() {
 		readyWith(ns, nil)
 		createSecret(ns, "unrelated", "k", "v")
-		Consistently(func() ([]string, error) {
-			var list corev1.SecretList
-			err := mgrCache.List(ctx, &list, client.InNamespace(ns))
-			var names []string
-			for _, s := range list.Items {
-				names = append(names, s.Name)
-				if len(s.ManagedFields) > 0 {
-					names = append(names, "managedFields of "+s.Name)
-				}
-			}
-			return names, err
-		}).Should(Equal([]string{"users-jwt"}))
+		var list corev1.SecretList
+		err := mgrCache.List(ctx, &list, client.InNamespace(ns))
+		Expect(err).To(MatchError(ContainSubstring("not cached")), "the manager has no Secret informer, and starts none")
+		Expect(list.Items).To(BeEmpty())
 	})
 })
 

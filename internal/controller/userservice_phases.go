@@ -19,10 +19,8 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -31,7 +29,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -51,8 +48,10 @@ const keptMigrationJobs = 3
 type state struct {
 	us        *appsv1alpha1.UserService
 	jwtSecret resources.SecretKey
-	jwtData   []byte
-	obs       observation
+	// hashKey, jwtSum and dbSum are the secret-hash key and the SHA-256 of the
+	// JWT secret and of the database URL, for the pod template's secret hash.
+	hashKey, jwtSum, dbSum [sha256.Size]byte
+	obs                    observation
 }
 
 // newState returns the initial state of a reconcile of us.
@@ -71,155 +70,6 @@ func newState(us *appsv1alpha1.UserService, defaultImage string) *state {
 	}}
 }
 
-// reconcileSecrets ensures the JWT secret exists: it creates <name>-jwt once
-// when spec.auth.jwtSecretRef is unset, and otherwise reads the user's Secret.
-func (r *UserServiceReconciler) reconcileSecrets(ctx context.Context, s *state) (bool, error) {
-	s.jwtSecret = resources.JWTSecretRef(s.us)
-	if s.us.Spec.Auth.JWTSecretRef != nil {
-		return r.readReferencedSecret(ctx, s, s.jwtSecret, ReasonJWTSecretNotFound, &s.jwtData)
-	}
-	key := client.ObjectKey{Namespace: s.us.Namespace, Name: s.jwtSecret.Name}
-	secret, err := r.generatedJWTSecret(ctx, s.us, key)
-	if err != nil {
-		return true, fmt.Errorf("ensuring JWT Secret %q: %w", s.jwtSecret.Name, err)
-	}
-	data, ok := secret.Data[s.jwtSecret.Key]
-	if !ok {
-		s.obs.Problem = &problem{Reason: ReasonJWTSecretNotFound, Message: fmt.Sprintf(
-			"Secret %q has no key %q: delete the Secret so that the operator generates a new one", key.Name, s.jwtSecret.Key)}
-		return true, nil
-	}
-	s.jwtData = data
-	return false, nil
-}
-
-// generatedJWTSecret returns the generated JWT Secret, creating it when it does
-// not exist. The cache holds only labelled Secrets, so on a cache miss the
-// Secret is created, and an AlreadyExists answer is checked with an uncached
-// read: a Secret of that name that this UserService does not control is a
-// conflictError, neither used nor overwritten. Once a conflict is reported,
-// later reconciles read before they create, so that they send no failing Create.
-func (r *UserServiceReconciler) generatedJWTSecret(ctx context.Context, us *appsv1alpha1.UserService,
-	key client.ObjectKey) (*corev1.Secret, error) {
-	secret := &corev1.Secret{}
-	err := r.Client.Get(ctx, key, secret)
-	if apierrors.IsNotFound(err) {
-		if !conflictReported(us) {
-			created, err := r.createJWTSecret(ctx, us)
-			if !apierrors.IsAlreadyExists(err) {
-				return created, err
-			}
-		}
-		err = r.APIReader.Get(ctx, key, secret)
-		if apierrors.IsNotFound(err) {
-			return r.createJWTSecret(ctx, us)
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !controlledBy(secret, us.UID) {
-		return nil, newConflictError("Secret", secret, "to use it, set spec.auth.jwtSecretRef to it; "+
-			"otherwise delete it so that the operator generates one")
-	}
-	return secret, nil
-}
-
-// conflictReported reports whether the status of us says Degraded with reason ResourceConflict.
-func conflictReported(us *appsv1alpha1.UserService) bool {
-	c := meta.FindStatusCondition(us.Status.Conditions, appsv1alpha1.ConditionDegraded)
-	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == ReasonResourceConflict
-}
-
-// createJWTSecret creates the generated JWT Secret with fresh random bytes.
-func (r *UserServiceReconciler) createJWTSecret(ctx context.Context, us *appsv1alpha1.UserService) (*corev1.Secret, error) {
-	random := make([]byte, resources.JWTSecretRandomBytes)
-	if _, err := io.ReadFull(r.Random, random); err != nil {
-		return nil, fmt.Errorf("reading random bytes: %w", err)
-	}
-	secret := resources.JWTSecret(us, random)
-	if err := r.Client.Create(ctx, secret, client.FieldOwner(resources.FieldOwner)); err != nil {
-		return nil, err
-	}
-	r.Recorder.Eventf(us, secret, corev1.EventTypeNormal, EventSecretGenerated, "CreateSecret",
-		"Generated JWT Secret %q", secret.Name)
-	ctrl.LoggerFrom(ctx).Info("Generated the JWT Secret", "secret", secret.Name)
-	return secret, nil
-}
-
-// reconcileDatabase reads the referenced database Secret. A missing Secret or
-// key stops the reconcile with Ready=False; the Secret metadata watch starts
-// a new reconcile when it appears.
-func (r *UserServiceReconciler) reconcileDatabase(ctx context.Context, s *state) (bool, error) {
-	var dbData []byte
-	done, err := r.readReferencedSecret(ctx, s, resources.DatabaseSecret(s.us), ReasonDatabaseSecretNotFound, &dbData)
-	if done || err != nil {
-		return done, err
-	}
-	var amqpData []byte
-	if ref, ok := resources.AMQPSecret(s.us); ok {
-		done, err := r.readReferencedSecret(ctx, s, ref, ReasonEventsSecretNotFound, &amqpData)
-		if done || err != nil {
-			return done, err
-		}
-	}
-	s.obs.SecretsHash = secretsHash(dbData, s.jwtData, amqpData)
-	return false, nil
-}
-
-// readReferencedSecret reads one key of a user-owned Secret with the uncached
-// reader (or the referenced-Secret cache that the Secret watch keeps fresh). When the Secret or the key is missing it records a problem with reason.
-func (r *UserServiceReconciler) readReferencedSecret(ctx context.Context, s *state, ref resources.SecretKey,
-	reason string, into *[]byte) (bool, error) {
-	secretData, err := r.referencedSecretData(ctx, client.ObjectKey{Namespace: s.us.Namespace, Name: ref.Name})
-	if apierrors.IsNotFound(err) {
-		s.obs.Problem = &problem{Reason: reason, Message: fmt.Sprintf(
-			"Secret %q with key %q not found in namespace %q: create it", ref.Name, ref.Key, s.us.Namespace)}
-		return true, nil
-	}
-	if err != nil {
-		return true, fmt.Errorf("reading Secret %q: %w", ref.Name, err)
-	}
-	data, ok := secretData[ref.Key]
-	if !ok {
-		s.obs.Problem = &problem{Reason: reason, Message: fmt.Sprintf(
-			"Secret %q has no key %q: add the key or change the reference", ref.Name, ref.Key)}
-		return true, nil
-	}
-	*into = data
-	return false, nil
-}
-
-// referencedSecretData returns the data of a user-owned Secret, read with the
-// uncached reader unless the referenced-Secret cache has it unchanged since.
-// The returned map is shared: callers must not modify it.
-func (r *UserServiceReconciler) referencedSecretData(ctx context.Context, key client.ObjectKey) (map[string][]byte, error) {
-	if r.secrets != nil {
-		return r.secrets.get(ctx, r.APIReader, key)
-	}
-	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, key, secret); err != nil {
-		return nil, err
-	}
-	return secret.Data, nil
-}
-
-// secretsHash returns a short hash of the referenced Secrets' data, for the
-// pod-template annotation. amqp (AMQP_URL) counts only when events are
-// configured, so that the hash of a UserService without them is unchanged.
-func secretsHash(db, jwt, amqp []byte) string {
-	h := sha256.New()
-	parts := [][]byte{[]byte("DATABASE_URL"), db, []byte("JWT_SECRET"), jwt}
-	if amqp != nil {
-		parts = append(parts, []byte("AMQP_URL"), amqp)
-	}
-	for _, part := range parts {
-		_, _ = fmt.Fprintf(h, "%d:", len(part))
-		_, _ = h.Write(part)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
 // reconcileMigration makes sure the desired image's migration Job exists, never
 // updating an existing one, observes its outcome and prunes old Jobs. It
 // decides which image the Deployment may serve.
@@ -230,10 +80,13 @@ func (r *UserServiceReconciler) reconcileMigration(ctx context.Context, s *state
 		return false, nil
 	}
 	m, err := r.ensureMigrationJob(ctx, s)
-	s.obs.Migration = m
 	if err != nil {
+		// Not recorded: the status keeps naming the last Job that exists, so
+		// that a Job that could not be created is never taken for one that
+		// succeeded and was deleted by its TTL.
 		return true, err
 	}
+	s.obs.Migration = m
 	if err := r.pruneMigrationJobs(ctx, s.us, m.Job); err != nil {
 		return true, err
 	}
@@ -286,7 +139,7 @@ func (r *UserServiceReconciler) setJobTTL(ctx context.Context, job *batchv1.Job,
 // createMigrationJob creates the migration Job for the desired image, with
 // the TTL a succeeded Job keeps.
 func (r *UserServiceReconciler) createMigrationJob(ctx context.Context, s *state) error {
-	job := resources.MigrationJob(s.us, resources.Inputs{Image: s.obs.DesiredImage, JWTSecret: s.jwtSecret})
+	job := resources.MigrationJob(s.us, s.obs.DesiredImage)
 	// The TTL counts from the Job's end, and is removed if the Job fails. It
 	// is set here, not in the builder, so that it is not part of the Job's name hash.
 	job.Spec.TTLSecondsAfterFinished = ptr.To[int32](resources.MigrationSucceededTTLSeconds)

@@ -16,10 +16,13 @@ limitations under the License.
 package controller
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -44,6 +47,9 @@ const (
 	ReasonPaused                     = "Paused"
 	ReasonReconcileError             = "ReconcileError"
 	ReasonResourceConflict           = "ResourceConflict"
+	ReasonSecretHashKeyNotFound      = "SecretHashKeyNotFound"
+	ReasonSecretNotAllowed           = "SecretNotAllowed"
+	ReasonInvalidSpec                = "InvalidSpec"
 )
 
 // Event reasons.
@@ -270,6 +276,26 @@ func failureMessage(f *failure) string {
 	}
 	return fmt.Sprintf("Reconciling the %s failed%s; the spec is not applied yet and is retried with backoff: "+
 		"see the operator's log for the error", f.Phase, reason)
+}
+
+// maxInvalidDetail bounds the API server's message quoted in an InvalidSpec condition.
+const maxInvalidDetail = 1024
+
+// invalidSpecMessage says which phase an object built from the spec was
+// rejected in, quoting the API server's message, which names the object and
+// the invalid fields and is the same for the same spec. Only objects built
+// from the spec reach the API server with values of their own; Secrets'
+// values never do, so the message holds none.
+func invalidSpecMessage(phase string, err error) string {
+	detail := err.Error()
+	if status, ok := err.(apierrors.APIStatus); ok || errors.As(err, &status) {
+		detail = status.Status().Message
+	}
+	if len(detail) > maxInvalidDetail {
+		detail = strings.ToValidUTF8(detail[:maxInvalidDetail], "") + "…"
+	}
+	return fmt.Sprintf("Reconciling the %s failed: the API server rejected an object built from the spec: %s. "+
+		"Fix the spec; the operator tries again when it changes", phase, detail)
 }
 
 // migrationFailedMessage names the failed Job and says what to do.

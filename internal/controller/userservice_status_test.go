@@ -16,15 +16,20 @@ limitations under the License.
 package controller
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
@@ -255,5 +260,31 @@ func TestMigrationRecorded(t *testing.T) {
 		if got := migrationRecorded(tc.old, m); got != tc.want {
 			t.Errorf("%s: migrationRecorded = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestInvalidSpecMessage(t *testing.T) {
+	invalid := func(detail string) error {
+		return fmt.Errorf("creating migration Job %q: %w", "users-migrate-1", apierrors.NewInvalid(
+			schema.GroupKind{Group: "batch", Kind: "Job"}, "users-migrate-1",
+			field.ErrorList{field.Invalid(field.NewPath("spec", "template", "spec", "x"), detail, "must be short")}))
+	}
+	msg := invalidSpecMessage("migration", invalid("v"))
+	for _, want := range []string{"Reconciling the migration failed", `Job.batch "users-migrate-1" is invalid`,
+		"spec.template.spec.x", "Fix the spec"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "creating migration Job") {
+		t.Errorf("message %q quotes the operator's wrapping instead of the API server's message", msg)
+	}
+	if msg != invalidSpecMessage("migration", invalid("v")) {
+		t.Error("the same error gives different messages")
+	}
+	if long := invalidSpecMessage("migration", invalid(strings.Repeat("é", 2000))); len(long) > maxInvalidDetail+300 ||
+		!utf8.ValidString(long) {
+		t.Errorf("a long API message gives %d bytes (valid UTF-8: %v), want it cut to about %d", len(long),
+			utf8.ValidString(long), maxInvalidDetail)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -152,11 +153,62 @@ var _ = Describe("UserService validation", func() {
 		Entry("pod label overriding the selector", func(us *appsv1alpha1.UserService) {
 			us.Spec.PodTemplate.Labels = map[string]string{"app.kubernetes.io/instance": "other"}
 		}, "spec.podTemplate.labels must not set app.kubernetes.io/name, instance, managed-by or version"),
+		Entry("pod label key with a space", func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.Labels = map[string]string{"team name": "a"}
+		}, "spec.podTemplate.labels keys must be label keys"),
+		Entry("pod label key with an empty prefix", func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.Labels = map[string]string{"/team": "a"}
+		}, "spec.podTemplate.labels keys must be label keys"),
+		Entry("pod label key of 64 characters", func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.Labels = map[string]string{strings.Repeat("a", 64): "a"}
+		}, "spec.podTemplate.labels keys must be label keys"),
+		Entry("node selector key with a space", func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.NodeSelector = map[string]string{"disk type": "ssd"}
+		}, "spec.podTemplate.nodeSelector keys must be label keys"),
+		Entry("CPU request above its limit", func(us *appsv1alpha1.UserService) {
+			us.Spec.Resources = &corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")},
+				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")},
+			}
+		}, "spec.resources.requests must not exceed spec.resources.limits"),
+		Entry("memory request above its limit", func(us *appsv1alpha1.UserService) {
+			us.Spec.Resources = &corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi"), corev1.ResourceCPU: resource.MustParse("1")},
+			}
+		}, "spec.resources.requests must not exceed spec.resources.limits"),
 		Entry("name too long for Job names", func(us *appsv1alpha1.UserService) { us.Name = strings.Repeat("a", 45) },
 			"metadata.name must be at most 44 characters"),
 		Entry("name starting with a digit", func(us *appsv1alpha1.UserService) { us.Name = "1users" },
 			"metadata.name must start with a lowercase letter"),
 	)
+
+	It("accepts valid label keys, and requests up to their limits", func() {
+		us := valid(func(us *appsv1alpha1.UserService) {
+			us.Spec.PodTemplate.Labels = map[string]string{"example.com/team": "a_b.c-1", "tier": "", strings.Repeat("k", 63): "v"}
+			us.Spec.PodTemplate.NodeSelector = map[string]string{"kubernetes.io/os": "linux", "sub.example.com/disk": "ssd"}
+			us.Spec.Resources = &corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"),
+					corev1.ResourceMemory: resource.MustParse("256Mi"), corev1.ResourceEphemeralStorage: resource.MustParse("1Gi")},
+				Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("0.5"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+			}
+		})
+		Expect(k8sClient.Create(ctx, us, client.DryRunAll)).To(Succeed())
+	})
+
+	It("compares requests with limits given as plain numbers", func() {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "apps.userservice.dev/v1alpha1", "kind": "UserService",
+			"metadata": map[string]any{"name": "users", "namespace": ns},
+			"spec": map[string]any{"database": map[string]any{"urlSecretRef": map[string]any{"name": "db"}},
+				"resources": map[string]any{"requests": map[string]any{"cpu": int64(2)}, "limits": map[string]any{"cpu": int64(1)}}},
+		}}
+		err := k8sClient.Create(ctx, u, client.DryRunAll)
+		Expect(err).To(MatchError(ContainSubstring("spec.resources.requests must not exceed spec.resources.limits")))
+		u.Object["spec"].(map[string]any)["resources"] = map[string]any{
+			"requests": map[string]any{"cpu": int64(1)}, "limits": map[string]any{"cpu": "1000m"}}
+		Expect(k8sClient.Create(ctx, u, client.DryRunAll)).To(Succeed())
+	})
 
 	It("rejects a spec without a database", func() {
 		u := &unstructured.Unstructured{Object: map[string]any{
@@ -206,7 +258,7 @@ var _ = Describe("Pod Security", func() {
 			in := resources.Inputs{Image: defaultImage, JWTSecret: resources.JWTSecretRef(us), SecretsHash: "h"}
 			templates := map[string]corev1.PodTemplateSpec{
 				"deployment":    resources.Deployment(us, in).Spec.Template,
-				"migration job": resources.MigrationJob(us, in).Spec.Template,
+				"migration job": resources.MigrationJob(us, defaultImage).Spec.Template,
 			}
 			for kind, tpl := range templates {
 				pod := &corev1.Pod{

@@ -52,6 +52,13 @@ type Config struct {
 	Namespaces []string
 	// PprofAddr is --pprof-bind-address ("" or "0" disables the profiling endpoints).
 	PprofAddr string
+	// MetricsCertDir is --metrics-cert-path: the directory holding the metrics
+	// serving certificate and key, reloaded when they change. Empty: the
+	// metrics server signs a certificate of its own at each start.
+	MetricsCertDir string
+	// MetricsCertName and MetricsKeyName are the file names in MetricsCertDir
+	// (--metrics-cert-name and --metrics-cert-key; empty: tls.crt and tls.key).
+	MetricsCertName, MetricsKeyName string
 }
 
 // NewScheme returns the scheme with the built-in types and the UserService API.
@@ -90,6 +97,9 @@ func metricsOptions(c Config) metricsserver.Options {
 		BindAddress:   c.MetricsAddr,
 		SecureServing: c.SecureMetrics,
 		TLSOpts:       tlsOpts,
+		CertDir:       c.MetricsCertDir,
+		CertName:      c.MetricsCertName,
+		KeyName:       c.MetricsKeyName,
 	}
 	if c.SecureMetrics {
 		m.FilterProvider = filters.WithAuthenticationAndAuthorization

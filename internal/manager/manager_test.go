@@ -36,6 +36,10 @@ func TestOptions(t *testing.T) {
 	if o.Scheme == nil || !o.Scheme.IsGroupRegistered("apps.userservice.dev") {
 		t.Error("the scheme does not register apps.userservice.dev")
 	}
+	certs := Options(Config{SecureMetrics: true, MetricsCertDir: "/certs", MetricsCertName: "c.pem", MetricsKeyName: "k.pem"}).Metrics
+	if certs.CertDir != "/certs" || certs.CertName != "c.pem" || certs.KeyName != "k.pem" {
+		t.Errorf("metrics certificate = %q %q %q, want the configured directory and file names", certs.CertDir, certs.CertName, certs.KeyName)
+	}
 	if Options(Config{}).Metrics.FilterProvider != nil {
 		t.Error("insecure metrics must not install the authorization filter")
 	}

@@ -54,8 +54,7 @@ func Deployment(us *appsv1alpha1.UserService, in Inputs) *appsv1.Deployment {
 // PodTemplate returns the Deployment's pod template: the service container
 // with probes, preStop sleep and restricted security, plus the user's pod settings.
 func PodTemplate(us *appsv1alpha1.UserService, in Inputs) corev1.PodTemplateSpec {
-	c := container(us, in, "serve")
-	c.Env = ServerEnv(us, in)
+	c := container(us, in.Image, Env(us, in), "serve")
 	c.Ports = []corev1.ContainerPort{{Name: HTTPPortName, ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP}}
 	if GRPCEnabled(us) {
 		c.Ports = append(c.Ports, corev1.ContainerPort{Name: GRPCPortName, ContainerPort: GRPCPort(us), Protocol: corev1.ProtocolTCP})

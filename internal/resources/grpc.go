@@ -16,8 +16,6 @@ limitations under the License.
 package resources
 
 import (
-	"cmp"
-	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,18 +49,6 @@ func grpcEnv(us *appsv1alpha1.UserService) corev1.EnvVar {
 		port = strconv.Itoa(int(GRPCPort(us)))
 	}
 	return corev1.EnvVar{Name: "GRPC_PORT", Value: port}
-}
-
-// ServerEnv returns the environment of the Deployment's container: Env
-// with GRPC_PORT and AMQP_URL among the operator's variables (sorted by
-// name), then the user's spec.env. Only `serve` reads those two, so the
-// migration Job does without them, and its name does not depend on them.
-func ServerEnv(us *appsv1alpha1.UserService, in Inputs) []corev1.EnvVar {
-	env := Env(us, in)
-	operator := slices.Clone(env[:len(env)-len(us.Spec.Env)])
-	operator = append(append(operator, grpcEnv(us)), eventsEnv(us)...)
-	slices.SortFunc(operator, func(a, b corev1.EnvVar) int { return cmp.Compare(a.Name, b.Name) })
-	return append(operator, us.Spec.Env...)
 }
 
 // AMQPSecret returns the Secret key that becomes AMQP_URL, with the key

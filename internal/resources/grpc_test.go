@@ -77,10 +77,10 @@ func TestGRPC(t *testing.T) {
 	}
 }
 
-// TestServerEnv checks GRPC_PORT and AMQP_URL: among the operator's
-// variables in name order, before the user's, AMQP_URL from its Secret,
-// and neither in the migration Job.
-func TestServerEnv(t *testing.T) {
+// TestGRPCAndEventsEnv checks GRPC_PORT and AMQP_URL: among the
+// operator's variables in name order, before the user's, AMQP_URL from its
+// Secret, and neither in the migration Job.
+func TestGRPCAndEventsEnv(t *testing.T) {
 	names := func(env []corev1.EnvVar) string {
 		var n []string
 		for _, e := range env {
@@ -93,7 +93,7 @@ func TestServerEnv(t *testing.T) {
 		us.Spec.GRPC.Port = 9090
 		us.Spec.Events.AMQPURLSecretRef = &appsv1alpha1.AMQPURLSecretRef{Name: "rabbitmq"}
 	})
-	env := ServerEnv(us, inputs(us, "img"))
+	env := Env(us, inputs(us, "img"))
 	want := "AMQP_URL= DATABASE_URL= GRPC_PORT=9090 JWT_SECRET= LOG_LEVEL=info SERVER_PORT=3000 SHUTDOWN_DRAIN=5s SHUTDOWN_TIMEOUT=20s Z_EXTRA=1 A_EXTRA=2"
 	if got := names(env); got != want {
 		t.Fatalf("env = %s\nwant  %s", got, want)
@@ -102,16 +102,16 @@ func TestServerEnv(t *testing.T) {
 		t.Errorf("AMQP_URL ref = %+v, want rabbitmq/url", r)
 	}
 	if d := Deployment(us, inputs(us, "img")); !equality.Semantic.DeepEqual(d.Spec.Template.Spec.Containers[0].Env, env) {
-		t.Error("the Deployment does not use ServerEnv")
+		t.Error("the Deployment does not use Env")
 	}
-	if job := names(MigrationJob(us, inputs(us, "img")).Spec.Template.Spec.Containers[0].Env); strings.Contains(job, "GRPC_PORT") || strings.Contains(job, "AMQP_URL") {
+	if job := names(MigrationJob(us, "img").Spec.Template.Spec.Containers[0].Env); strings.Contains(job, "GRPC_PORT") || strings.Contains(job, "AMQP_URL") {
 		t.Errorf("the migration Job has %s", job)
 	}
 
 	us.Spec.GRPC.Enabled = ptr.To(false)
 	us.Spec.Events.AMQPURLSecretRef = nil
 	want = "DATABASE_URL= GRPC_PORT=0 JWT_SECRET= LOG_LEVEL=info SERVER_PORT=3000 SHUTDOWN_DRAIN=5s SHUTDOWN_TIMEOUT=20s Z_EXTRA=1 A_EXTRA=2"
-	if got := names(ServerEnv(us, inputs(us, "img"))); got != want {
+	if got := names(Env(us, inputs(us, "img"))); got != want {
 		t.Fatalf("gRPC off, no events: env = %s\nwant  %s", got, want)
 	}
 }

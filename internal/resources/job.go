@@ -36,21 +36,21 @@ var migrationArgs = []string{"migrate", "up"}
 // the operator removes it from a Job that failed, so that failed Jobs are kept for their logs.
 const MigrationSucceededTTLSeconds = 3600
 
-// MigrationJobName returns the name of the migration Job for image, as
-// MigrationJob names it with the UserService's JWT Secret reference.
+// MigrationJobName returns the name of the migration Job for image.
 func MigrationJobName(us *appsv1alpha1.UserService, image string) string {
-	return MigrationJob(us, Inputs{Image: image, JWTSecret: JWTSecretRef(us)}).Name
+	return MigrationJob(us, image).Name
 }
 
-// MigrationJob returns the Job that runs `user-service migrate up` with in.Image,
-// the same env and security context as the Deployment, and no retries beyond
-// spec.migrations.backoffLimit. Its pods do not match the Service's selector.
-// It is named <name>-migrate-<hash of its whole spec>: a Job's pod template
-// cannot be updated, so any change to what the Job runs or how (image, env,
-// pull secrets, scheduling, resources, limits) yields a new Job.
-func MigrationJob(us *appsv1alpha1.UserService, in Inputs) *batchv1.Job {
+// MigrationJob returns the Job that runs `user-service migrate up` with image,
+// the Deployment's env without JWT_SECRET (see MigrationEnv), the same security
+// context, and no retries beyond spec.migrations.backoffLimit. Its pods do
+// not match the Service's selector. It is named <name>-migrate-<hash of its
+// whole spec>: a Job's pod template cannot be updated, so any change to what
+// the Job runs or how (image, env, pull secrets, scheduling, resources,
+// limits) yields a new Job. The JWT Secret is not part of it.
+func MigrationJob(us *appsv1alpha1.UserService, image string) *batchv1.Job {
 	m := us.Spec.Migrations
-	spec := podSpec(us, container(us, in, migrationArgs...))
+	spec := podSpec(us, container(us, image, MigrationEnv(us), migrationArgs...))
 	spec.RestartPolicy = corev1.RestartPolicyNever
 	jobSpec := batchv1.JobSpec{
 		BackoffLimit:          ptr.To(backoffLimit(m)),
@@ -64,9 +64,9 @@ func MigrationJob(us *appsv1alpha1.UserService, in Inputs) *batchv1.Job {
 			Spec: spec,
 		},
 	}
-	meta := objectMeta(us, us.Name+"-migrate-"+specHash(jobSpec), in.Image)
+	meta := objectMeta(us, us.Name+"-migrate-"+specHash(jobSpec), image)
 	meta.Labels[LabelComponent] = "migration"
-	meta.Annotations = map[string]string{AnnotationImage: in.Image}
+	meta.Annotations = map[string]string{AnnotationImage: image}
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: meta,

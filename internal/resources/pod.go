@@ -82,18 +82,30 @@ func JWTSecretRef(us *appsv1alpha1.UserService) SecretKey {
 	return SecretKey{Name: JWTSecretName(us), Key: JWTSecretKey}
 }
 
-// Env returns the container environment: the operator's variables sorted by
-// name, then the user's spec.env in its own order. Secrets are referenced, never inlined.
+// Env returns the service container's environment: the operator's variables
+// (with JWT_SECRET, GRPC_PORT and AMQP_URL, which only `serve` reads)
+// sorted by name, then the user's spec.env in its own order. Secrets are
+// referenced, never inlined.
 func Env(us *appsv1alpha1.UserService, in Inputs) []corev1.EnvVar {
-	db := DatabaseSecret(us)
-	env := []corev1.EnvVar{
-		secretEnv("DATABASE_URL", db),
-		secretEnv("JWT_SECRET", in.JWTSecret),
+	return env(us, append([]corev1.EnvVar{secretEnv("JWT_SECRET", in.JWTSecret), grpcEnv(us)}, eventsEnv(us)...)...)
+}
+
+// MigrationEnv returns the migration container's environment: the service's
+// without JWT_SECRET, which `user-service migrate` does not read, so that a
+// migration Job never holds the signing secret.
+func MigrationEnv(us *appsv1alpha1.UserService) []corev1.EnvVar {
+	return env(us)
+}
+
+// env returns the operator's variables and extra, sorted by name, then the user's spec.env in its own order.
+func env(us *appsv1alpha1.UserService, extra ...corev1.EnvVar) []corev1.EnvVar {
+	env := append([]corev1.EnvVar{
+		secretEnv("DATABASE_URL", DatabaseSecret(us)),
 		{Name: "LOG_LEVEL", Value: orDefault(us.Spec.LogLevel, "info")},
 		{Name: "SERVER_PORT", Value: "3000"},
 		{Name: "SHUTDOWN_DRAIN", Value: ShutdownDrain},
 		{Name: "SHUTDOWN_TIMEOUT", Value: ShutdownTimeout},
-	}
+	}, extra...)
 	slices.SortFunc(env, func(a, b corev1.EnvVar) int { return cmp.Compare(a.Name, b.Name) })
 	return append(env, us.Spec.Env...)
 }
@@ -142,14 +154,15 @@ func ContainerSecurityContext() *corev1.SecurityContext {
 	}
 }
 
-// container returns the user-service container running args, shared by the Deployment and the migration Job.
-func container(us *appsv1alpha1.UserService, in Inputs, args ...string) corev1.Container {
+// container returns the user-service container running image with env and
+// args, shared by the Deployment and the migration Job.
+func container(us *appsv1alpha1.UserService, image string, env []corev1.EnvVar, args ...string) corev1.Container {
 	return corev1.Container{
 		Name:            ContainerName,
-		Image:           in.Image,
+		Image:           image,
 		ImagePullPolicy: us.Spec.ImagePullPolicy,
 		Args:            args,
-		Env:             Env(us, in),
+		Env:             env,
 		Resources:       Resources(us),
 		SecurityContext: ContainerSecurityContext(),
 	}

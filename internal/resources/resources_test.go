@@ -154,18 +154,18 @@ func TestEnv(t *testing.T) {
 	for _, e := range env {
 		names = append(names, e.Name)
 	}
-	want := "DATABASE_URL JWT_SECRET LOG_LEVEL SERVER_PORT SHUTDOWN_DRAIN SHUTDOWN_TIMEOUT Z_EXTRA A_EXTRA"
+	want := "DATABASE_URL GRPC_PORT JWT_SECRET LOG_LEVEL SERVER_PORT SHUTDOWN_DRAIN SHUTDOWN_TIMEOUT Z_EXTRA A_EXTRA"
 	if got := strings.Join(names, " "); got != want {
 		t.Fatalf("env order = %s, want %s", got, want)
 	}
 	if env[0].Value != "" || env[0].ValueFrom.SecretKeyRef.Name != "db" || env[0].ValueFrom.SecretKeyRef.Key != "url" {
 		t.Errorf("DATABASE_URL = %+v, want a secretKeyRef to db/url", env[0])
 	}
-	if r := env[1].ValueFrom.SecretKeyRef; r.Name != "users-jwt" || r.Key != JWTSecretKey {
+	if r := env[2].ValueFrom.SecretKeyRef; r.Name != "users-jwt" || r.Key != JWTSecretKey {
 		t.Errorf("JWT_SECRET ref = %+v, want users-jwt/jwt-secret", r)
 	}
-	if env[2].Value != "debug" {
-		t.Errorf("LOG_LEVEL = %q, want debug", env[2].Value)
+	if env[3].Value != "debug" {
+		t.Errorf("LOG_LEVEL = %q, want debug", env[3].Value)
 	}
 }
 
@@ -200,9 +200,9 @@ func TestMigrationJobName(t *testing.T) {
 		{"resources", "img:v1", func(us *appsv1alpha1.UserService) {
 			us.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}
 		}, false},
-		{"JWT secret reference", "img:v1", func(us *appsv1alpha1.UserService) {
+		{"JWT secret reference does not matter: the Job has no JWT_SECRET", "img:v1", func(us *appsv1alpha1.UserService) {
 			us.Spec.Auth.JWTSecretRef = &appsv1alpha1.JWTSecretRef{Name: "jwt", Key: "k"}
-		}, false},
+		}, true},
 		{"new image", "img:v2", nil, false},
 		{"backoff limit", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Migrations.BackoffLimit = ptr.To[int32](5) }, false},
 		{"deadline", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Migrations.ActiveDeadlineSeconds = ptr.To[int64](60) }, false},
@@ -221,7 +221,7 @@ func TestMigrationJobName(t *testing.T) {
 			}
 		})
 	}
-	if job := MigrationJob(base, Inputs{Image: "img:v1", JWTSecret: JWTSecretRef(base)}); job.Name != baseName {
+	if job := MigrationJob(base, "img:v1"); job.Name != baseName {
 		t.Errorf("MigrationJob named %q, MigrationJobName says %q", job.Name, baseName)
 	}
 	long := newUS(func(us *appsv1alpha1.UserService) { us.Name = strings.Repeat("a", 44) })
@@ -232,20 +232,16 @@ func TestMigrationJobName(t *testing.T) {
 
 func TestMigrationJob(t *testing.T) {
 	us := newUS(nil)
-	j := MigrationJob(us, inputs(us, "img:v2"))
+	j := MigrationJob(us, "img:v2")
 	c := j.Spec.Template.Spec.Containers[0]
 	if strings.Join(c.Args, " ") != "migrate up" || c.Image != "img:v2" {
 		t.Errorf("container = %q %v, want img:v2 migrate up", c.Image, c.Args)
 	}
 	d := Deployment(us, inputs(us, "img:v2"))
-	var serverOnly []string
-	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-		if !slices.ContainsFunc(c.Env, func(j corev1.EnvVar) bool { return equality.Semantic.DeepEqual(e, j) }) {
-			serverOnly = append(serverOnly, e.Name)
-		}
-	}
-	if len(c.Env) != len(d.Spec.Template.Spec.Containers[0].Env)-1 || strings.Join(serverOnly, " ") != "GRPC_PORT" {
-		t.Errorf("the Job's env differs from the Deployment's by %v, want GRPC_PORT only", serverOnly)
+	withoutServerOnly := slices.DeleteFunc(slices.Clone(d.Spec.Template.Spec.Containers[0].Env),
+		func(e corev1.EnvVar) bool { return e.Name == "JWT_SECRET" || e.Name == "GRPC_PORT" })
+	if !equality.Semantic.DeepEqual(c.Env, withoutServerOnly) {
+		t.Errorf("the Job's env %v is not the Deployment's without JWT_SECRET and GRPC_PORT %v", c.Env, withoutServerOnly)
 	}
 	if !equality.Semantic.DeepEqual(c.SecurityContext, d.Spec.Template.Spec.Containers[0].SecurityContext) ||
 		!equality.Semantic.DeepEqual(j.Spec.Template.Spec.SecurityContext, d.Spec.Template.Spec.SecurityContext) {
@@ -372,6 +368,17 @@ func TestJWTSecret(t *testing.T) {
 	}
 	if s.Labels[LabelManagedBy] != ManagedBy || len(s.OwnerReferences) != 1 {
 		t.Errorf("labels %v, owners %v", s.Labels, s.OwnerReferences)
+	}
+}
+
+func TestHashKeySecret(t *testing.T) {
+	us := newUS(nil)
+	s := HashKeySecret(us, make([]byte, HashKeyRandomBytes))
+	if s.Name != "users-secret-hash-key" || len(s.Data[HashKeySecretKey]) < 32 || len(s.Data) != 1 {
+		t.Errorf("secret %q data keys %d: want users-secret-hash-key with one key of >= 32 bytes", s.Name, len(s.Data))
+	}
+	if s.Labels[LabelManagedBy] != ManagedBy || len(s.OwnerReferences) != 1 || !*s.OwnerReferences[0].Controller {
+		t.Errorf("labels %v, owners %v: want the managed-by label and a controller reference", s.Labels, s.OwnerReferences)
 	}
 }
 

@@ -27,14 +27,39 @@ import (
 // JWTSecretRandomBytes is the number of random bytes in a generated JWT secret.
 const JWTSecretRandomBytes = 32
 
+// HashKeyRandomBytes is the number of random bytes in a generated secret-hash key.
+const HashKeyRandomBytes = 32
+
+// HashKeySecretKey is the data key of the generated secret-hash key Secret.
+const HashKeySecretKey = "key"
+
+// HashKeySecretName returns the name of the Secret holding the key of the
+// pod template's secret-hash annotation.
+func HashKeySecretName(us *appsv1alpha1.UserService) string {
+	return us.Name + "-secret-hash-key"
+}
+
 // JWTSecret returns the generated <name>-jwt Secret holding random, base64url
 // encoded (no NUL bytes can reach the environment) under the key jwt-secret.
 // The caller supplies the random bytes and creates the Secret only once.
 func JWTSecret(us *appsv1alpha1.UserService, random []byte) *corev1.Secret {
+	return generatedSecret(us, JWTSecretName(us), JWTSecretKey, random)
+}
+
+// HashKeySecret returns the generated <name>-secret-hash-key Secret holding
+// random, base64url encoded, under the key "key": the HMAC key of the pod
+// template's secret-hash annotation, which no pod reads. The caller supplies
+// the random bytes and creates the Secret only once.
+func HashKeySecret(us *appsv1alpha1.UserService, random []byte) *corev1.Secret {
+	return generatedSecret(us, HashKeySecretName(us), HashKeySecretKey, random)
+}
+
+// generatedSecret returns a Secret owned by us holding random, base64url encoded, under key.
+func generatedSecret(us *appsv1alpha1.UserService, name, key string, random []byte) *corev1.Secret {
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: objectMeta(us, JWTSecretName(us), ""),
+		ObjectMeta: objectMeta(us, name, ""),
 		Type:       corev1.SecretTypeOpaque,
-		Data:       map[string][]byte{JWTSecretKey: []byte(base64.RawURLEncoding.EncodeToString(random))},
+		Data:       map[string][]byte{key: []byte(base64.RawURLEncoding.EncodeToString(random))},
 	}
 }

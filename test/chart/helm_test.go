@@ -41,6 +41,7 @@ userServiceImage:
   tag: v0.1.0-patched
 maxConcurrentReconciles: 4
 logLevel: debug
+allowedSecretLabel: userservice.dev/allowed=true
 metrics:
   serviceMonitor:
     enabled: true
@@ -134,6 +135,7 @@ func TestTemplateDefaults(t *testing.T) {
 		"--leader-elect",
 		"--health-probe-bind-address=:8081",
 		"--metrics-bind-address=:8443",
+		"--metrics-cert-path=" + metricsCertDir,
 		"--user-service-image=ghcr.io/userservice-dev/user-service:v" + readChartMeta(t).AppVersion,
 		"--zap-log-level=info",
 	}
@@ -213,6 +215,7 @@ func TestTemplateNonDefault(t *testing.T) {
 		"--user-service-image=registry.example.com/mirror/user-service:v0.1.0-patched",
 		"--max-concurrent-reconciles=4",
 		"--zap-log-level=debug",
+		"--allowed-secret-label=userservice.dev/allowed=true",
 	} {
 		if !slices.Contains(c.Args, want) {
 			t.Errorf("manager args %q lack %q", c.Args, want)
@@ -260,6 +263,8 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		"tag with a space":           "userServiceImage:\n  tag: v1 2",
 		"unknown image field":        "userServiceImage:\n  registry: docker.io",
 		"unknown resources quantity": "resources:\n  limits:\n    gpu: 1",
+		"secret label with a space":  "allowedSecretLabel: team secrets",
+		"unknown certManager field":  "metrics:\n  certManager:\n    issuer: ca",
 	}
 	for name, values := range cases {
 		t.Run(name, func(t *testing.T) {

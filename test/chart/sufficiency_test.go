@@ -136,7 +136,7 @@ func checkSufficient(t *testing.T, c *cluster, in install) {
 	waitAllowed(t, c, in)
 	metricsAddr := freeAddr(t)
 	before := len(logs.String())
-	startManager(t, c, in, metricsAddr)
+	startManager(t, c, in, metricsAddr, writeServingCert(t, metricsTLS(t, objs)))
 	reconcileToReady(t, admin, in.apps)
 	checkLease(t, admin, in)
 	checkEvents(t, admin, in.apps)
@@ -216,15 +216,15 @@ func freeAddr(t *testing.T) string {
 }
 
 // startManager starts the operator's manager and controller as cmd/main.go
-// builds them, with a config impersonating the chart's ServiceAccount, and
-// stops it when the test ends.
-func startManager(t *testing.T, c *cluster, in install, metricsAddr string) {
+// builds them, with a config impersonating the chart's ServiceAccount and the
+// metrics serving certificate in certDir, and stops it when the test ends.
+func startManager(t *testing.T, c *cluster, in install, metricsAddr, certDir string) {
 	t.Helper()
 	cfg := rest.CopyConfig(c.admin)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: in.serviceAccount()}
 	opts := opmanager.Options(opmanager.Config{
 		MetricsAddr: metricsAddr, ProbeAddr: "0", SecureMetrics: true, LeaderElect: true,
-		LeaderElectionNamespace: in.namespace, Namespaces: in.watch,
+		LeaderElectionNamespace: in.namespace, Namespaces: in.watch, MetricsCertDir: certDir,
 	})
 	opts.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
 	mgr, err := ctrl.NewManager(cfg, opts)
@@ -407,10 +407,15 @@ func checkMetricsAuth(t *testing.T, c *cluster, cl client.Client, in install, ob
 	if err := cl.Create(t.Context(), crb); err != nil {
 		t.Fatal(err)
 	}
+	// Verify the serving certificate as the chart's ServiceMonitor does: with its CA and the Service's name.
+	svc := one(t, objs, "Service", "-metrics").GetName()
+	serverName := svc + "." + in.namespace + ".svc"
+	tlsConfig := &tls.Config{RootCAs: verifyServing(t, metricsTLS(t, objs), serverName), ServerName: serverName,
+		MinVersion: tls.VersionTLS12}
 	for sa, want := range map[string]int{"prometheus": http.StatusOK, "nobody": http.StatusForbidden} {
 		token := serviceAccountToken(t, c, in.namespace, sa)
 		eventually(t, 20*time.Second, fmt.Sprintf("GET /metrics as %s answers %d", sa, want), func() (bool, error) {
-			code, body, err := scrape(t.Context(), addr, token)
+			code, body, err := scrape(t.Context(), addr, token, tlsConfig)
 			if want == http.StatusOK && code == want && !strings.Contains(body, "controller_runtime_reconcile_total") {
 				return false, fmt.Errorf("metrics lack controller_runtime_reconcile_total")
 			}
@@ -430,15 +435,15 @@ func serviceAccountToken(t *testing.T, c *cluster, ns, sa string) string {
 	return tr.Status.Token
 }
 
-// scrape GETs https://addr/metrics with a bearer token; the manager's
-// certificate is self-signed, as in the chart's default ServiceMonitor.
-func scrape(ctx context.Context, addr, token string) (int, string, error) {
+// scrape GETs https://addr/metrics with a bearer token, verifying the
+// manager's certificate with tlsConfig.
+func scrape(ctx context.Context, addr, token string, tlsConfig *tls.Config) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/metrics", nil)
 	if err != nil {
 		return 0, "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test server
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, "", err

@@ -59,3 +59,23 @@ the +kubebuilder:rbac markers. Never edit the rules here or in that file.
 {{- end }}
 {{- toYaml $role.rules }}
 {{- end }}
+
+{{/* Name of the metrics Service. */}}
+{{- define "userservice-operator.metricsService" -}}
+{{- printf "%s-metrics" (include "userservice-operator.fullname" .) }}
+{{- end }}
+
+{{/* Name the metrics serving certificate is valid for, and that the ServiceMonitor verifies. */}}
+{{- define "userservice-operator.metricsServerName" -}}
+{{- printf "%s.%s.svc" (include "userservice-operator.metricsService" .) .Release.Namespace }}
+{{- end }}
+
+{{/* Name of the Secret holding the metrics serving certificate. */}}
+{{- define "userservice-operator.metricsTLSSecret" -}}
+{{- printf "%s-metrics-tls" (include "userservice-operator.fullname" .) }}
+{{- end }}
+
+{{/* Directory where the operator reads the metrics serving certificate. */}}
+{{- define "userservice-operator.metricsCertDir" -}}
+/tmp/k8s-metrics-server/metrics-certs
+{{- end }}

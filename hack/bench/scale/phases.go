@@ -42,7 +42,7 @@ import (
 // progressEvery is how often the phases print their progress.
 const progressEvery = time.Second
 
-// direct creates, for n instances, the JWT Secret and migration Job, then the
+// direct creates, for n instances, the JWT and secret-hash key Secrets and the migration Job, then the
 // Deployment and Service of each instance as soon as its Job has completed,
 // and returns once every Deployment is available. It follows Jobs and
 // Deployments with watches, not by listing them again and again, so that
@@ -55,15 +55,15 @@ func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
 	jobToInstance := map[string]*appsv1alpha1.UserService{}
 	for i := range n {
 		us := instance(ns, i)
-		random := make([]byte, resources.JWTSecretRandomBytes)
+		random := make([]byte, resources.JWTSecretRandomBytes+resources.HashKeyRandomBytes)
 		if _, err := rand.Read(random); err != nil {
 			return err
 		}
-		in := resources.Inputs{Image: image, JWTSecret: resources.JWTSecretRef(us)}
-		job := resources.MigrationJob(us, in)
+		job := resources.MigrationJob(us, image)
 		// The operator creates its Jobs with this TTL (see createMigrationJob).
 		job.Spec.TTLSecondsAfterFinished = ptr.To[int32](resources.MigrationSucceededTTLSeconds)
-		for _, obj := range []client.Object{resources.JWTSecret(us, random), job} {
+		for _, obj := range []client.Object{resources.JWTSecret(us, random[:resources.JWTSecretRandomBytes]),
+			resources.HashKeySecret(us, random[resources.JWTSecretRandomBytes:]), job} {
 			if err := createOwned(ctx, c, obj, owner); err != nil {
 				return err
 			}
