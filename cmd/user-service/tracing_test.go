@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,11 +9,19 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/userservice-dev/userservice-operator/pkg/api/userservice/v1"
+	"github.com/userservice-dev/userservice-operator/pkg/api/userservice/v1/userservicev1connect"
 )
 
 // TestTracingExportsHTTPAndDatabaseSpans points the service at a fake OTLP
 // collector and checks that a request carrying a W3C traceparent yields a
-// server span and a database span in that trace.
+// server span and a database span in that trace, and that an RPC
+// carrying one in its metadata yields a gRPC server span in its trace.
 func TestTracingExportsHTTPAndDatabaseSpans(t *testing.T) {
 	var mu sync.Mutex
 	var bodies []string
@@ -33,20 +42,27 @@ func TestTracingExportsHTTPAndDatabaseSpans(t *testing.T) {
 	if r.status != http.StatusNotFound {
 		t.Fatalf("GET: %d", r.status)
 	}
+	const rpcTraceID = "0af7651916cd43dd8448eb211c80319c"
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-"+rpcTraceID+"-b7ad6b7169203331-01")
+	err := s.grpcConn(t).Invoke(ctx, userservicev1connect.UserServiceGetUserProcedure, &pb.GetUserRequest{Id: 1}, new(pb.User))
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("GetUser: %v", err)
+	}
 	s.stop(t) // flushes the exporter
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()
 		all := strings.Join(bodies, "\n")
 		mu.Unlock()
-		if strings.Contains(all, traceID) && strings.Contains(all, `"name":"db SELECT"`) && strings.Contains(all, `"name":"GET /api/v1/users/{id}"`) {
+		if strings.Contains(all, traceID) && strings.Contains(all, `"name":"db SELECT"`) && strings.Contains(all, `"name":"GET /api/v1/users/{id}"`) &&
+			strings.Contains(all, rpcTraceID) && strings.Contains(all, `"name":"userservice.v1.UserService/GetUser"`) {
 			if !strings.Contains(all, `"stringValue":"user-service"`) {
 				t.Fatalf("spans lack the service.name resource:\n%s", all)
 			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("collector did not receive a server and a db span in trace %s:\n%s", traceID, all)
+			t.Fatalf("collector did not receive a server and a db span in trace %s and a gRPC span in trace %s:\n%s", traceID, rpcTraceID, all)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -35,6 +35,7 @@ import (
 const (
 	ReasonDatabaseSecretNotFound     = "DatabaseSecretNotFound"
 	ReasonJWTSecretNotFound          = "JWTSecretNotFound"
+	ReasonEventsSecretNotFound       = "EventsSecretNotFound"
 	ReasonMigrating                  = "Migrating"
 	ReasonMigrationFailed            = "MigrationFailed"
 	ReasonDeploymentNotFound         = "DeploymentNotFound"

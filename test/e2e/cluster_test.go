@@ -33,6 +33,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -60,7 +61,7 @@ var (
 )
 
 // newEnv returns the suite's environment: the repository, a state dir of
-// its own named <prefix>-<pid>, free ports and the tools' paths.
+// its own named <prefix>-<pid> and the tools' paths.
 func newEnv(prefix string) *env {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	Expect(err).NotTo(HaveOccurred())
@@ -72,15 +73,15 @@ func newEnv(prefix string) *env {
 	return &env{
 		root:       root,
 		clusterDir: getenv("E2E_CLUSTER_DIR", dir),
-		ports:      pickPorts(),
 		helm:       getenv("HELM", filepath.Join(root, "bin", "helm")),
 		manager:    filepath.Join(root, "bin", "manager"),
 	}
 }
 
-// startCluster runs hack/local-cluster.sh up with args, and sets the admin
-// kubeconfig and the k8s client.
+// startCluster picks the cluster's ports, runs hack/local-cluster.sh up with
+// args, and sets the admin kubeconfig and the k8s client.
 func startCluster(args ...string) {
+	e.ports = pickPorts()
 	out, err := e.localCluster(append([]string{"up"}, args...)...)
 	Expect(err).NotTo(HaveOccurred())
 	e.kubeconfig = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "export KUBECONFIG="))
@@ -153,9 +154,13 @@ func (e *env) clusterEnv() []string {
 }
 
 // pickPorts chooses free loopback ports for the cluster, honouring the
-// E2E_*_PORT variables; etcd needs its port and the next one (peer).
+// E2E_*_PORT variables; etcd needs its port and the next one (peer). The
+// ports come from below the kernel's ephemeral range, so that the outgoing
+// connections of other processes cannot take one between this choice and
+// the cluster's start (a port from net.Listen(":0") can be reused so).
 func pickPorts() map[string]string {
 	ports := map[string]string{}
+	taken := map[int]bool{}
 	for name, env := range map[string]string{
 		"apiserver": "E2E_APISERVER_PORT", "etcd": "E2E_ETCD_PORT", "kcm": "E2E_KCM_PORT", "scheduler": "E2E_SCHEDULER_PORT",
 	} {
@@ -163,13 +168,35 @@ func pickPorts() map[string]string {
 			ports[name] = v
 			continue
 		}
-		p := freePort()
-		for name == "etcd" && !portFree(p+1) {
-			p = freePort()
+		p := stablePort(taken)
+		for name == "etcd" && (taken[p+1] || !portFree(p+1)) {
+			p = stablePort(taken)
 		}
+		taken[p], taken[p+1] = true, true
 		ports[name] = strconv.Itoa(p)
 	}
 	return ports
+}
+
+// stablePort returns a free loopback port between 20000 and the start of the
+// kernel's ephemeral port range, not in taken.
+func stablePort(taken map[int]bool) int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 20100 {
+				low = v
+			}
+		}
+	}
+	for range 1000 {
+		p := 20000 + rand.IntN(low-20000-1)
+		if !taken[p] && portFree(p) {
+			return p
+		}
+	}
+	Fail("found no free loopback port below the ephemeral range")
+	return 0
 }
 
 // portFree reports whether a loopback TCP port can be bound now.
