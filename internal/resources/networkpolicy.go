@@ -37,7 +37,7 @@ func NetworkPolicyEnabled(us *appsv1alpha1.UserService) bool {
 
 // NetworkPolicy returns the NetworkPolicy of the UserService's server pods,
 // or nil when spec.networkPolicy is not enabled. Ingress reaches the pods'
-// ports only from the peers of spec.networkPolicy.from, and the http port
+// ports (http, and grpc when enabled) only from the peers of spec.networkPolicy.from, and the http port
 // (which serves /metrics) also from spec.networkPolicy.monitoring; with no
 // peer at all, the pods accept no connection (policy type Ingress, no rule). With egress set, the pods
 // reach only port 53 (DNS, TCP and UDP), the database's CIDR and port, and
@@ -78,8 +78,11 @@ func NetworkPolicy(us *appsv1alpha1.UserService) *networkingv1.NetworkPolicy {
 	}
 }
 
-// servedPorts returns the container ports the pods serve on.
-func servedPorts(_ *appsv1alpha1.UserService) []int32 {
+// servedPorts returns the container ports the pods serve on: http, and grpc when enabled.
+func servedPorts(us *appsv1alpha1.UserService) []int32 {
+	if GRPCEnabled(us) {
+		return []int32{HTTPPort, GRPCPort(us)}
+	}
 	return []int32{HTTPPort}
 }
 

@@ -83,6 +83,14 @@ func TestServiceMonitor(t *testing.T) {
 	}
 }
 
+// npCase is one case of TestNetworkPolicy: the spec's networkPolicy and grpc, and the policy's wanted spec (nil: none).
+type npCase struct {
+	name   string
+	policy *appsv1alpha1.NetworkPolicySpec
+	grpc   appsv1alpha1.GRPCSpec
+	want   *networkingv1.NetworkPolicySpec
+}
+
 func TestNetworkPolicy(t *testing.T) {
 	monitoring := appsv1alpha1.NetworkPolicyPeer{
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}},
@@ -95,21 +103,18 @@ func TestNetworkPolicy(t *testing.T) {
 	dns := networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{
 		{Protocol: ptr.To(corev1.ProtocolUDP), Port: ptr.To(intstr.FromInt32(53))}, tcp(53)}}
 	selector := metav1.LabelSelector{MatchLabels: map[string]string{LabelName: AppName, LabelInstance: "users"}}
-	tests := []struct {
-		name   string
-		policy *appsv1alpha1.NetworkPolicySpec
-		want   *networkingv1.NetworkPolicySpec
-	}{
-		{"unset", nil, nil},
-		{"disabled", &appsv1alpha1.NetworkPolicySpec{From: []appsv1alpha1.NetworkPolicyPeer{frontend}}, nil},
-		{"no peer denies all ingress", &appsv1alpha1.NetworkPolicySpec{Enabled: true}, &networkingv1.NetworkPolicySpec{
+	tests := []npCase{
+		{"unset", nil, appsv1alpha1.GRPCSpec{}, nil},
+		{"disabled", &appsv1alpha1.NetworkPolicySpec{From: []appsv1alpha1.NetworkPolicyPeer{frontend}}, appsv1alpha1.GRPCSpec{}, nil},
+		{"no peer denies all ingress", &appsv1alpha1.NetworkPolicySpec{Enabled: true}, appsv1alpha1.GRPCSpec{}, &networkingv1.NetworkPolicySpec{
 			PodSelector: selector, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 		}},
 		{"clients and monitoring", &appsv1alpha1.NetworkPolicySpec{Enabled: true,
-			From: []appsv1alpha1.NetworkPolicyPeer{frontend}, Monitoring: &monitoring}, &networkingv1.NetworkPolicySpec{
+			From: []appsv1alpha1.NetworkPolicyPeer{frontend}, Monitoring: &monitoring}, appsv1alpha1.GRPCSpec{}, &networkingv1.NetworkPolicySpec{
 			PodSelector: selector, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{
-				{From: []networkingv1.NetworkPolicyPeer{{PodSelector: frontend.PodSelector}}, Ports: []networkingv1.NetworkPolicyPort{tcp(3000)}},
+				{From: []networkingv1.NetworkPolicyPeer{{PodSelector: frontend.PodSelector}},
+					Ports: []networkingv1.NetworkPolicyPort{tcp(3000), tcp(50051)}},
 				{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: monitoring.NamespaceSelector, PodSelector: monitoring.PodSelector}},
 					Ports: []networkingv1.NetworkPolicyPort{tcp(3000)}},
 			},
@@ -117,7 +122,7 @@ func TestNetworkPolicy(t *testing.T) {
 		{"egress to DNS, the database and extra", &appsv1alpha1.NetworkPolicySpec{Enabled: true, Monitoring: &monitoring,
 			Egress: &appsv1alpha1.NetworkPolicyEgressSpec{DatabaseCIDR: "10.0.12.0/24", Extra: []networkingv1.NetworkPolicyEgressRule{
 				{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.13.5/32"}}}, Ports: []networkingv1.NetworkPolicyPort{tcp(5672)}},
-			}}}, &networkingv1.NetworkPolicySpec{
+			}}}, appsv1alpha1.GRPCSpec{}, &networkingv1.NetworkPolicySpec{
 			PodSelector: selector, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{
 				{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: monitoring.NamespaceSelector, PodSelector: monitoring.PodSelector}},
@@ -130,17 +135,29 @@ func TestNetworkPolicy(t *testing.T) {
 			},
 		}},
 		{"database port", &appsv1alpha1.NetworkPolicySpec{Enabled: true,
-			Egress: &appsv1alpha1.NetworkPolicyEgressSpec{DatabaseCIDR: "10.0.12.7/32", DatabasePort: 6432}}, &networkingv1.NetworkPolicySpec{
-			PodSelector: selector, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
-			Egress: []networkingv1.NetworkPolicyEgressRule{
-				dns,
-				{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.12.7/32"}}}, Ports: []networkingv1.NetworkPolicyPort{tcp(6432)}},
-			},
-		}},
+			Egress: &appsv1alpha1.NetworkPolicyEgressSpec{DatabaseCIDR: "10.0.12.7/32", DatabasePort: 6432}}, appsv1alpha1.GRPCSpec{},
+			&networkingv1.NetworkPolicySpec{
+				PodSelector: selector, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+				Egress: []networkingv1.NetworkPolicyEgressRule{
+					dns,
+					{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.12.7/32"}}}, Ports: []networkingv1.NetworkPolicyPort{tcp(6432)}},
+				},
+			}},
 	}
+	tests = append(tests, npCase{"gRPC on another port, then off", &appsv1alpha1.NetworkPolicySpec{Enabled: true, From: []appsv1alpha1.NetworkPolicyPeer{frontend}},
+		appsv1alpha1.GRPCSpec{Port: 9090}, &networkingv1.NetworkPolicySpec{
+			PodSelector: selector, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: frontend.PodSelector}},
+				Ports: []networkingv1.NetworkPolicyPort{tcp(3000), tcp(9090)}}},
+		}}, npCase{"gRPC off", &appsv1alpha1.NetworkPolicySpec{Enabled: true, From: []appsv1alpha1.NetworkPolicyPeer{frontend}},
+		appsv1alpha1.GRPCSpec{Enabled: ptr.To(false)}, &networkingv1.NetworkPolicySpec{
+			PodSelector: selector, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: frontend.PodSelector}},
+				Ports: []networkingv1.NetworkPolicyPort{tcp(3000)}}},
+		}})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			us := newUS(func(us *appsv1alpha1.UserService) { us.Spec.NetworkPolicy = tt.policy })
+			us := newUS(func(us *appsv1alpha1.UserService) { us.Spec.NetworkPolicy, us.Spec.GRPC = tt.policy, tt.grpc })
 			np := NetworkPolicy(us)
 			if tt.want == nil {
 				if np != nil {
