@@ -47,6 +47,15 @@ metrics:
     enabled: true
     labels:
       release: prometheus
+prometheusRule:
+  enabled: true
+  labels:
+    release: prometheus
+grafanaDashboard:
+  enabled: true
+  namespace: grafana
+  annotations:
+    grafana_folder: UserService
 `
 
 // chartMeta is the part of Chart.yaml the tests read.
@@ -171,6 +180,9 @@ func TestTemplateDefaults(t *testing.T) {
 	if got := find(objs, "PodDisruptionBudget", ""); len(got) != 0 {
 		t.Errorf("PodDisruptionBudget rendered for a single replica")
 	}
+	if got := append(find(objs, "PrometheusRule", ""), find(objs, "ConfigMap", "-dashboard")...); len(got) != 0 {
+		t.Errorf("the PrometheusRule or the dashboard ConfigMap rendered by default: %d objects", len(got))
+	}
 }
 
 // checkProbes checks liveness and readiness on the manager's health endpoints.
@@ -265,6 +277,11 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		"unknown resources quantity": "resources:\n  limits:\n    gpu: 1",
 		"secret label with a space":  "allowedSecretLabel: team secrets",
 		"unknown certManager field":  "metrics:\n  certManager:\n    issuer: ca",
+		"misspelt prometheusRule":    "prometheusRules:\n  enabled: true",
+		"unknown prometheusRule key": "prometheusRule:\n  enabled: true\n  interval: 1m",
+		"unknown dashboard key":      "grafanaDashboard:\n  enabled: true\n  folder: x",
+		"invalid sidecar label":      "grafanaDashboard:\n  sidecarLabel: grafana dashboard",
+		"dashboard enabled as text":  "grafanaDashboard:\n  enabled: \"yes\"",
 	}
 	for name, values := range cases {
 		t.Run(name, func(t *testing.T) {
