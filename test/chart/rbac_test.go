@@ -210,13 +210,15 @@ func TestManagerRoleIsLeastPrivilege(t *testing.T) {
 		"apps.userservice.dev/userservices":            "get,list,watch",
 		"apps.userservice.dev/userservices/status":     "patch",
 		"apps.userservice.dev/userservices/finalizers": "update",
-		"/secrets":                             "create,get,list,watch",
-		"/services":                            "create,get,list,patch,watch",
-		"apps/deployments":                     "create,get,list,patch,watch",
-		"batch/jobs":                           "create,delete,get,list,patch,watch",
-		"policy/poddisruptionbudgets":          "create,delete,get,list,patch,watch",
-		"autoscaling/horizontalpodautoscalers": "create,delete,get,list,patch,watch",
-		"events.k8s.io/events":                 "create,patch",
+		"/secrets":                              "create,get,list,watch",
+		"/services":                             "create,get,list,patch,watch",
+		"apps/deployments":                      "create,get,list,patch,watch",
+		"batch/jobs":                            "create,delete,get,list,patch,watch",
+		"policy/poddisruptionbudgets":           "create,delete,get,list,patch,watch",
+		"autoscaling/horizontalpodautoscalers":  "create,delete,get,list,patch,watch",
+		"networking.k8s.io/networkpolicies":     "create,delete,get,list,patch,watch",
+		"monitoring.coreos.com/servicemonitors": "create,delete,get,list,patch,watch",
+		"events.k8s.io/events":                  "create,patch",
 	}
 	got := map[string][]string{}
 	for _, r := range controllerGenRules(t) {

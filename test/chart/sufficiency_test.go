@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -37,8 +38,10 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,6 +58,7 @@ import (
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 	"github.com/userservice-dev/userservice-operator/internal/controller"
 	opmanager "github.com/userservice-dev/userservice-operator/internal/manager"
+	"github.com/userservice-dev/userservice-operator/internal/testenv"
 )
 
 // rbacKinds are the chart objects that make up the operator's identity and permissions.
@@ -134,6 +138,7 @@ func checkSufficient(t *testing.T, c *cluster, in install) {
 	objs := mustTemplateRelease(t, in.release, in.namespace, values)
 	applyRBAC(t, admin, objs)
 	waitAllowed(t, c, in)
+	installServiceMonitorCRD(t, c)
 	metricsAddr := freeAddr(t)
 	before := len(logs.String())
 	startManager(t, c, in, metricsAddr, writeServingCert(t, metricsTLS(t, objs)))
@@ -263,7 +268,8 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 }
 
 // reconcileToReady creates a database Secret and a UserService with a
-// PodDisruptionBudget and an autoscaler in ns, then plays the parts of the Job
+// PodDisruptionBudget, an autoscaler, a NetworkPolicy and a ServiceMonitor
+// (created when its CRD is installed) in ns, then plays the parts of the Job
 // and Deployment controllers (absent from envtest): it completes the migration
 // Job and makes the Deployment available. The operator must create every
 // child and finally write Ready=True for the current generation.
@@ -277,6 +283,8 @@ func reconcileToReady(t *testing.T, cl client.Client, ns string) {
 		Database:            appsv1alpha1.DatabaseSpec{URLSecretRef: appsv1alpha1.DatabaseURLSecretRef{Name: "users-db", Key: "url"}},
 		PodDisruptionBudget: &appsv1alpha1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1))},
 		Autoscaling:         &appsv1alpha1.AutoscalingSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 4},
+		Monitoring:          appsv1alpha1.MonitoringSpec{ServiceMonitor: &appsv1alpha1.ServiceMonitorSpec{Enabled: true}},
+		NetworkPolicy:       &appsv1alpha1.NetworkPolicySpec{Enabled: true},
 	}}
 	for _, o := range []client.Object{db, us} {
 		if err := cl.Create(ctx, o); err != nil {
@@ -290,6 +298,10 @@ func reconcileToReady(t *testing.T, cl client.Client, ns string) {
 	waitFor(t, cl, ns, "users", &corev1.Service{})
 	waitFor(t, cl, ns, "users", &policyv1.PodDisruptionBudget{})
 	waitFor(t, cl, ns, "users", &autoscalingv2.HorizontalPodAutoscaler{})
+	waitFor(t, cl, ns, "users", &networkingv1.NetworkPolicy{})
+	if serviceMonitorServed(t, cl) {
+		waitFor(t, cl, ns, "users", &monitoringv1.ServiceMonitor{})
+	}
 	makeAvailable(t, cl, dep)
 	eventually(t, 30*time.Second, "UserService "+ns+"/users is Ready for its generation", func() (bool, error) {
 		if err := cl.Get(ctx, client.ObjectKeyFromObject(us), us); err != nil {
@@ -393,18 +405,8 @@ func checkEvents(t *testing.T, cl client.Client, ns string) {
 // rules: the manager reviews each token and access through the API server.
 func checkMetricsAuth(t *testing.T, c *cluster, cl client.Client, in install, objs []*unstructured.Unstructured, addr string) {
 	t.Helper()
-	reader := one(t, objs, "ClusterRole", "-metrics-reader").GetName()
-	for _, sa := range []string{"prometheus", "nobody"} {
-		if err := cl.Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa, Namespace: in.namespace}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	crb := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: in.namespace + "-prometheus"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: reader},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus", Namespace: in.namespace}},
-	}
-	if err := cl.Create(t.Context(), crb); err != nil {
+	createMetricsReader(t, cl, in, objs)
+	if err := cl.Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody", Namespace: in.namespace}}); err != nil {
 		t.Fatal(err)
 	}
 	// Verify the serving certificate as the chart's ServiceMonitor does: with its CA and the Service's name.
@@ -422,6 +424,51 @@ func checkMetricsAuth(t *testing.T, c *cluster, cl client.Client, in install, ob
 			return code == want, fmt.Errorf("status %d, err %v, body %.200s", code, err, body)
 		})
 	}
+}
+
+// createMetricsReader creates the ServiceAccount "prometheus" in the
+// install's namespace and binds it to the chart's metrics-reader ClusterRole,
+// as the chart's comment tells users to do for their Prometheus.
+func createMetricsReader(t *testing.T, cl client.Client, in install, objs []*unstructured.Unstructured) {
+	t.Helper()
+	reader := one(t, objs, "ClusterRole", "-metrics-reader").GetName()
+	if err := cl.Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus", Namespace: in.namespace}}); err != nil {
+		t.Fatal(err)
+	}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: in.namespace + "-prometheus"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: reader},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus", Namespace: in.namespace}},
+	}
+	if err := cl.Create(t.Context(), crb); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// installServiceMonitorCRD installs the ServiceMonitor CRD (minimal, see
+// testenv.ServiceMonitorCRD) unless it exists, and waits until it is served.
+func installServiceMonitorCRD(t *testing.T, c *cluster) {
+	t.Helper()
+	scheme := opmanager.NewScheme()
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(c.admin, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Create(t.Context(), testenv.ServiceMonitorCRD()); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the ServiceMonitor CRD is served", func() (bool, error) {
+		return serviceMonitorServed(t, cl), nil
+	})
+}
+
+// serviceMonitorServed reports whether the API server serves ServiceMonitors.
+func serviceMonitorServed(t *testing.T, cl client.Client) bool {
+	err := cl.List(t.Context(), &monitoringv1.ServiceMonitorList{}, client.Limit(1))
+	return err == nil
 }
 
 // serviceAccountToken requests a short-lived token for a ServiceAccount.
