@@ -220,7 +220,8 @@ func (w *serviceMonitorWatch) start(ctx context.Context, q workqueue.TypedRateLi
 	defer scancel()
 	if !c.WaitForCacheSync(sctx) {
 		cancel()
-		return fmt.Errorf("the ServiceMonitor cache did not sync within %s", serviceMonitorSyncTimeout)
+		return fmt.Errorf("the ServiceMonitor cache did not sync within %s: check that the operator may list and "+
+			"watch servicemonitors.monitoring.coreos.com (its ClusterRole, or its Roles in --watch-namespaces)", serviceMonitorSyncTimeout)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -126,6 +126,20 @@ var _ = Describe("UserService validation", func() {
 			`spec.service.type: Unsupported value: "ExternalName"`),
 		Entry("Service port out of range", func(us *appsv1alpha1.UserService) { us.Spec.Service.Port = 70000 },
 			"spec.service.port in body should be less than or equal to 65535"),
+		Entry("ServiceMonitor interval that is no duration", func(us *appsv1alpha1.UserService) {
+			us.Spec.Monitoring.ServiceMonitor = &appsv1alpha1.ServiceMonitorSpec{Enabled: true, Interval: "thirty seconds"}
+		}, "spec.monitoring.serviceMonitor.interval in body should match"),
+		Entry("ServiceMonitor label the operator sets", func(us *appsv1alpha1.UserService) {
+			us.Spec.Monitoring.ServiceMonitor = &appsv1alpha1.ServiceMonitorSpec{Enabled: true,
+				Labels: map[string]string{"app.kubernetes.io/name": "x"}}
+		}, "spec.monitoring.serviceMonitor.labels must not set app.kubernetes.io/ labels"),
+		Entry("network policy peer that selects nothing", func(us *appsv1alpha1.UserService) {
+			us.Spec.NetworkPolicy = &appsv1alpha1.NetworkPolicySpec{Enabled: true, From: []appsv1alpha1.NetworkPolicyPeer{{}}}
+		}, "a network policy peer must set namespaceSelector, podSelector or both"),
+		Entry("database CIDR that is no CIDR", func(us *appsv1alpha1.UserService) {
+			us.Spec.NetworkPolicy = &appsv1alpha1.NetworkPolicySpec{Enabled: true,
+				Egress: &appsv1alpha1.NetworkPolicyEgressSpec{DatabaseCIDR: "10.0.12.7"}}
+		}, "spec.networkPolicy.egress.databaseCIDR must be a CIDR such as 10.0.12.0/24"),
 		Entry("autoscaling min above max", func(us *appsv1alpha1.UserService) {
 			us.Spec.Autoscaling = &appsv1alpha1.AutoscalingSpec{MinReplicas: ptr.To[int32](5), MaxReplicas: 3}
 		}, "spec.autoscaling.minReplicas must be less than or equal to maxReplicas"),
