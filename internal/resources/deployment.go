@@ -46,7 +46,7 @@ func Deployment(us *appsv1alpha1.UserService, in Inputs) *appsv1.Deployment {
 		},
 	}
 	if us.Spec.Autoscaling == nil {
-		d.Spec.Replicas = ptr.To(ptr.Deref(us.Spec.Replicas, 2))
+		d.Spec.Replicas = ptr.To(ptr.Deref(us.Spec.Replicas, appsv1alpha1.DefaultReplicas))
 	}
 	return d
 }
@@ -60,9 +60,11 @@ func PodTemplate(us *appsv1alpha1.UserService, in Inputs) corev1.PodTemplateSpec
 		c.Ports = append(c.Ports, corev1.ContainerPort{Name: GRPCPortName, ContainerPort: GRPCPort(us), Protocol: corev1.ProtocolTCP})
 	}
 	pr := us.Spec.Probes
-	c.LivenessProbe = probe(httpGet("/health"), 10, 3, pr.Liveness)
+	c.LivenessProbe = probe(httpGet("/health"), appsv1alpha1.DefaultLivenessPeriodSeconds,
+		appsv1alpha1.DefaultLivenessFailureThreshold, pr.Liveness)
 	c.ReadinessProbe = readinessProbe(us)
-	c.StartupProbe = probe(httpGet("/health"), 2, 30, pr.Startup)
+	c.StartupProbe = probe(httpGet("/health"), appsv1alpha1.DefaultStartupPeriodSeconds,
+		appsv1alpha1.DefaultStartupFailureThreshold, pr.Startup)
 	c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
 		Sleep: &corev1.SleepAction{Seconds: PreStopSleepSeconds},
 	}}

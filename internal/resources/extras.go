@@ -27,12 +27,12 @@ import (
 )
 
 // DesiredReplicas returns the replica count the user asked for: the HPA's
-// minReplicas when autoscaling is set, else spec.replicas (2 when unset).
+// minReplicas when autoscaling is set, else spec.replicas, defaulted.
 func DesiredReplicas(us *appsv1alpha1.UserService) int32 {
 	if a := us.Spec.Autoscaling; a != nil {
-		return ptr.Deref(a.MinReplicas, 2)
+		return ptr.Deref(a.MinReplicas, appsv1alpha1.DefaultMinReplicas)
 	}
-	return ptr.Deref(us.Spec.Replicas, 2)
+	return ptr.Deref(us.Spec.Replicas, appsv1alpha1.DefaultReplicas)
 }
 
 // PodDisruptionBudget returns the PodDisruptionBudget, or nil when none is
@@ -63,6 +63,7 @@ func HorizontalPodAutoscaler(us *appsv1alpha1.UserService) *autoscalingv2.Horizo
 	if a == nil {
 		return nil
 	}
+	targetCPU := ptr.Deref(a.TargetCPUUtilizationPercentage, appsv1alpha1.DefaultTargetCPUUtilizationPercentage)
 	return &autoscalingv2.HorizontalPodAutoscaler{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler"},
 		ObjectMeta: objectMeta(us, us.Name, ""),
@@ -70,7 +71,7 @@ func HorizontalPodAutoscaler(us *appsv1alpha1.UserService) *autoscalingv2.Horizo
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{
 				APIVersion: "apps/v1", Kind: "Deployment", Name: us.Name,
 			},
-			MinReplicas: ptr.To(ptr.Deref(a.MinReplicas, 2)),
+			MinReplicas: ptr.To(ptr.Deref(a.MinReplicas, appsv1alpha1.DefaultMinReplicas)),
 			MaxReplicas: a.MaxReplicas,
 			Metrics: []autoscalingv2.MetricSpec{{
 				Type: autoscalingv2.ResourceMetricSourceType,
@@ -78,7 +79,7 @@ func HorizontalPodAutoscaler(us *appsv1alpha1.UserService) *autoscalingv2.Horizo
 					Name: corev1.ResourceCPU,
 					Target: autoscalingv2.MetricTarget{
 						Type:               autoscalingv2.UtilizationMetricType,
-						AverageUtilization: ptr.To(ptr.Deref(a.TargetCPUUtilizationPercentage, 80)),
+						AverageUtilization: ptr.To(targetCPU),
 					},
 				},
 			}},

@@ -28,15 +28,15 @@ import (
 // GRPCPortName names the gRPC container port and Service port.
 const GRPCPortName = "grpc"
 
-// GRPCEnabled reports whether the pods serve gRPC: spec.grpc.enabled, true when unset.
+// GRPCEnabled reports whether the pods serve gRPC: spec.grpc.enabled, defaulted.
 func GRPCEnabled(us *appsv1alpha1.UserService) bool {
-	return ptr.Deref(us.Spec.GRPC.Enabled, true)
+	return ptr.Deref(us.Spec.GRPC.Enabled, appsv1alpha1.DefaultGRPCEnabled)
 }
 
-// GRPCPort returns spec.grpc.port, 50051 when unset.
+// GRPCPort returns spec.grpc.port, defaulted.
 func GRPCPort(us *appsv1alpha1.UserService) int32 {
 	if us.Spec.GRPC.Port == 0 {
-		return 50051
+		return appsv1alpha1.DefaultGRPCPort
 	}
 	return us.Spec.GRPC.Port
 }
@@ -52,13 +52,13 @@ func grpcEnv(us *appsv1alpha1.UserService) corev1.EnvVar {
 }
 
 // AMQPSecret returns the Secret key that becomes AMQP_URL, with the key
-// defaulted to "url", and false when spec.events.amqpURLSecretRef is unset.
+// defaulted, and false when spec.events.amqpURLSecretRef is unset.
 func AMQPSecret(us *appsv1alpha1.UserService) (SecretKey, bool) {
 	ref := us.Spec.Events.AMQPURLSecretRef
 	if ref == nil {
 		return SecretKey{}, false
 	}
-	return SecretKey{Name: ref.Name, Key: orDefault(ref.Key, "url")}, true
+	return SecretKey{Name: ref.Name, Key: orDefault(ref.Key, appsv1alpha1.DefaultAMQPURLKey)}, true
 }
 
 // eventsEnv returns AMQP_URL from spec.events.amqpURLSecretRef, or nothing
@@ -78,7 +78,8 @@ func readinessProbe(us *appsv1alpha1.UserService) *corev1.Probe {
 	if GRPCEnabled(us) {
 		handler = corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: GRPCPort(us)}}
 	}
-	return probe(handler, 5, 3, us.Spec.Probes.Readiness)
+	return probe(handler, appsv1alpha1.DefaultReadinessPeriodSeconds, appsv1alpha1.DefaultReadinessFailureThreshold,
+		us.Spec.Probes.Readiness)
 }
 
 // grpcServicePort returns the Service port named grpc.

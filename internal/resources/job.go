@@ -85,17 +85,17 @@ func specHash(spec any) string {
 	return hex.EncodeToString(sum[:])[:10]
 }
 
-// MigrationsEnabled reports whether spec.migrations.enabled is true (the default).
+// MigrationsEnabled reports whether spec.migrations.enabled, defaulted, is true.
 func MigrationsEnabled(us *appsv1alpha1.UserService) bool {
-	return ptr.Deref(us.Spec.Migrations.Enabled, true)
+	return ptr.Deref(us.Spec.Migrations.Enabled, appsv1alpha1.DefaultMigrationsEnabled)
 }
 
-// backoffLimit returns spec.migrations.backoffLimit, 3 when unset.
+// backoffLimit returns spec.migrations.backoffLimit, defaulted.
 func backoffLimit(m appsv1alpha1.MigrationsSpec) int32 {
-	return ptr.Deref(m.BackoffLimit, 3)
+	return ptr.Deref(m.BackoffLimit, appsv1alpha1.DefaultMigrationBackoffLimit)
 }
 
-// activeDeadline returns spec.migrations.activeDeadlineSeconds, 600 when unset.
+// activeDeadline returns spec.migrations.activeDeadlineSeconds, defaulted.
 func activeDeadline(m appsv1alpha1.MigrationsSpec) int64 {
-	return ptr.Deref(m.ActiveDeadlineSeconds, 600)
+	return ptr.Deref(m.ActiveDeadlineSeconds, appsv1alpha1.DefaultMigrationActiveDeadlineSeconds)
 }

@@ -62,9 +62,9 @@ const (
 	// HTTPPortName is the name of the container port.
 	HTTPPortName = "http"
 	// HTTPPort is the port the service listens on (SERVER_PORT).
-	HTTPPort = 3000
+	HTTPPort = appsv1alpha1.HTTPPort
 	// JWTSecretKey is the data key of the generated JWT Secret.
-	JWTSecretKey = "jwt-secret"
+	JWTSecretKey = appsv1alpha1.DefaultJWTSecretKey
 )
 
 // versionLabelPattern matches values Kubernetes accepts as label values.

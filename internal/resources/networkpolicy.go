@@ -86,10 +86,10 @@ func servedPorts(us *appsv1alpha1.UserService) []int32 {
 	return []int32{HTTPPort}
 }
 
-// databasePort returns spec.networkPolicy.egress.databasePort, 5432 when unset.
+// databasePort returns spec.networkPolicy.egress.databasePort, defaulted.
 func databasePort(e *appsv1alpha1.NetworkPolicyEgressSpec) int32 {
 	if e.DatabasePort == 0 {
-		return 5432
+		return appsv1alpha1.DefaultDatabasePort
 	}
 	return e.DatabasePort
 }

@@ -18,6 +18,7 @@ package resources
 import (
 	"cmp"
 	"slices"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -62,10 +63,10 @@ type Inputs struct {
 	SecretsHash string
 }
 
-// DatabaseSecret returns the Secret key that becomes DATABASE_URL, with the key defaulted to "url".
+// DatabaseSecret returns the Secret key that becomes DATABASE_URL, with the key defaulted.
 func DatabaseSecret(us *appsv1alpha1.UserService) SecretKey {
 	ref := us.Spec.Database.URLSecretRef
-	return SecretKey{Name: ref.Name, Key: orDefault(ref.Key, "url")}
+	return SecretKey{Name: ref.Name, Key: orDefault(ref.Key, appsv1alpha1.DefaultDatabaseURLKey)}
 }
 
 // JWTSecretName returns the name of the generated JWT Secret of a UserService.
@@ -101,8 +102,8 @@ func MigrationEnv(us *appsv1alpha1.UserService) []corev1.EnvVar {
 func env(us *appsv1alpha1.UserService, extra ...corev1.EnvVar) []corev1.EnvVar {
 	env := append([]corev1.EnvVar{
 		secretEnv("DATABASE_URL", DatabaseSecret(us)),
-		{Name: "LOG_LEVEL", Value: orDefault(us.Spec.LogLevel, "info")},
-		{Name: "SERVER_PORT", Value: "3000"},
+		{Name: "LOG_LEVEL", Value: orDefault(us.Spec.LogLevel, appsv1alpha1.DefaultLogLevel)},
+		{Name: "SERVER_PORT", Value: strconv.Itoa(int(HTTPPort))},
 		{Name: "SHUTDOWN_DRAIN", Value: ShutdownDrain},
 		{Name: "SHUTDOWN_TIMEOUT", Value: ShutdownTimeout},
 	}, extra...)
@@ -118,17 +119,19 @@ func secretEnv(name string, ref SecretKey) corev1.EnvVar {
 	}}}
 }
 
-// Resources returns spec.resources, or the defaults (requests 64Mi/100m, limits 256Mi/500m) when unset.
+// Resources returns spec.resources, or the defaults of api/v1alpha1 when unset.
 func Resources(us *appsv1alpha1.UserService) corev1.ResourceRequirements {
 	if us.Spec.Resources != nil {
 		return *us.Spec.Resources.DeepCopy()
 	}
 	return corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{
-			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
+			corev1.ResourceCPU:    resource.MustParse(appsv1alpha1.DefaultCPURequest),
+			corev1.ResourceMemory: resource.MustParse(appsv1alpha1.DefaultMemoryRequest),
 		},
 		Limits: corev1.ResourceList{
-			corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi"),
+			corev1.ResourceCPU:    resource.MustParse(appsv1alpha1.DefaultCPULimit),
+			corev1.ResourceMemory: resource.MustParse(appsv1alpha1.DefaultMemoryLimit),
 		},
 	}
 }
@@ -197,7 +200,7 @@ func probe(handler corev1.ProbeHandler, period, failure int32, o *appsv1alpha1.P
 	p := &corev1.Probe{
 		ProbeHandler:     handler,
 		PeriodSeconds:    period,
-		TimeoutSeconds:   1,
+		TimeoutSeconds:   appsv1alpha1.DefaultProbeTimeoutSeconds,
 		SuccessThreshold: 1,
 		FailureThreshold: failure,
 	}

@@ -48,18 +48,18 @@ func Service(us *appsv1alpha1.UserService) *corev1.Service {
 	return svc
 }
 
-// ServiceType returns spec.service.type, ClusterIP when unset.
+// ServiceType returns spec.service.type, defaulted.
 func ServiceType(us *appsv1alpha1.UserService) corev1.ServiceType {
 	if us.Spec.Service.Type == "" {
-		return corev1.ServiceTypeClusterIP
+		return appsv1alpha1.DefaultServiceType
 	}
 	return us.Spec.Service.Type
 }
 
-// ServicePort returns spec.service.port, 80 when unset.
+// ServicePort returns spec.service.port, defaulted.
 func ServicePort(us *appsv1alpha1.UserService) int32 {
 	if us.Spec.Service.Port == 0 {
-		return 80
+		return appsv1alpha1.DefaultServicePort
 	}
 	return us.Spec.Service.Port
 }
