@@ -164,13 +164,9 @@ func (r *UserServiceReconciler) setJobTTL(ctx context.Context, job *batchv1.Job,
 	return nil
 }
 
-// createMigrationJob creates the migration Job for the desired image, with
-// the TTL a succeeded Job keeps.
+// createMigrationJob creates the migration Job for the desired image.
 func (r *UserServiceReconciler) createMigrationJob(ctx context.Context, s *state) error {
 	job := resources.MigrationJob(s.us, s.obs.DesiredImage)
-	// The TTL counts from the Job's end, and is removed if the Job fails. It
-	// is set here, not in the builder, so that it is not part of the Job's name hash.
-	job.Spec.TTLSecondsAfterFinished = ptr.To[int32](resources.MigrationSucceededTTLSeconds)
 	err := r.Client.Create(ctx, job, client.FieldOwner(resources.FieldOwner))
 	if apierrors.IsAlreadyExists(err) {
 		return nil // Not in the cache yet; its watch event brings the next reconcile.
@@ -268,8 +264,8 @@ func (r *UserServiceReconciler) reconcileDeployment(ctx context.Context, s *stat
 	if s.obs.ServingImage == "" {
 		return false, nil
 	}
-	desired := resources.Deployment(s.us, resources.Inputs{
-		Image: s.obs.ServingImage, JWTSecret: s.jwtSecret, SecretsHash: s.obs.SecretsHash,
+	desired := resources.Deployment(s.us, s.obs.ServingImage, resources.Inputs{
+		JWTSecret: s.jwtSecret, SecretsHash: s.obs.SecretsHash,
 	})
 	if desired.Spec.Replicas == nil {
 		if err := r.handOffReplicas(ctx, desired); err != nil {

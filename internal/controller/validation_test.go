@@ -269,9 +269,9 @@ var _ = Describe("Pod Security", func() {
 				},
 			}
 			mutate(us)
-			in := resources.Inputs{Image: defaultImage, JWTSecret: resources.JWTSecretRef(us), SecretsHash: "h"}
+			in := resources.Inputs{JWTSecret: resources.JWTSecretRef(us), SecretsHash: "h"}
 			templates := map[string]corev1.PodTemplateSpec{
-				"deployment":    resources.Deployment(us, in).Spec.Template,
+				"deployment":    resources.Deployment(us, defaultImage, in).Spec.Template,
 				"migration job": resources.MigrationJob(us, defaultImage).Spec.Template,
 			}
 			for kind, tpl := range templates {

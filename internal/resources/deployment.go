@@ -27,12 +27,13 @@ import (
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 )
 
-// Deployment returns the Deployment that serves in.Image. Its replica count is
+// Deployment returns the Deployment that serves image: the last migrated
+// image while the migration of a new one is pending. Its replica count is
 // left unset when an HPA owns it; its selector is the name and the instance only.
-func Deployment(us *appsv1alpha1.UserService, in Inputs) *appsv1.Deployment {
+func Deployment(us *appsv1alpha1.UserService, image string, in Inputs) *appsv1.Deployment {
 	d := &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: objectMeta(us, us.Name, in.Image),
+		ObjectMeta: objectMeta(us, us.Name, image),
 		Spec: appsv1.DeploymentSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: SelectorLabels(us)},
 			Strategy: appsv1.DeploymentStrategy{
@@ -42,7 +43,7 @@ func Deployment(us *appsv1alpha1.UserService, in Inputs) *appsv1.Deployment {
 					MaxSurge:       ptr.To(intstr.FromInt32(1)),
 				},
 			},
-			Template: PodTemplate(us, in),
+			Template: PodTemplate(us, image, in),
 		},
 	}
 	if us.Spec.Autoscaling == nil {
@@ -51,10 +52,10 @@ func Deployment(us *appsv1alpha1.UserService, in Inputs) *appsv1.Deployment {
 	return d
 }
 
-// PodTemplate returns the Deployment's pod template: the service container
-// with probes, preStop sleep and restricted security, plus the user's pod settings.
-func PodTemplate(us *appsv1alpha1.UserService, in Inputs) corev1.PodTemplateSpec {
-	c := container(us, in.Image, Env(us, in), "serve")
+// PodTemplate returns the Deployment's pod template running image: the service
+// container with probes, preStop sleep and restricted security, plus the user's pod settings.
+func PodTemplate(us *appsv1alpha1.UserService, image string, in Inputs) corev1.PodTemplateSpec {
+	c := container(us, image, Env(us, in), "serve")
 	c.Ports = []corev1.ContainerPort{{Name: HTTPPortName, ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP}}
 	if GRPCEnabled(us) {
 		c.Ports = append(c.Ports, corev1.ContainerPort{Name: GRPCPortName, ContainerPort: GRPCPort(us), Protocol: corev1.ProtocolTCP})
@@ -75,7 +76,7 @@ func PodTemplate(us *appsv1alpha1.UserService, in Inputs) corev1.PodTemplateSpec
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	maps.Copy(labels, Labels(us, in.Image))
+	maps.Copy(labels, Labels(us, image))
 	labels[LabelComponent] = "server"
 	annotations := maps.Clone(us.Spec.PodTemplate.Annotations)
 	if annotations == nil {

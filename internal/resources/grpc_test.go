@@ -60,7 +60,7 @@ func TestGRPC(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			us := newUS(tt.mutate)
 			us.Spec.Probes.Readiness = &appsv1alpha1.ProbeTuning{PeriodSeconds: ptr.To[int32](7)}
-			c := Deployment(us, inputs(us, "img:v1")).Spec.Template.Spec.Containers[0]
+			c := Deployment(us, "img:v1", inputs(us)).Spec.Template.Spec.Containers[0]
 			if !equality.Semantic.DeepEqual(c.Ports, tt.wantPorts) {
 				t.Errorf("container ports = %+v, want %+v", c.Ports, tt.wantPorts)
 			}
@@ -93,7 +93,7 @@ func TestGRPCAndEventsEnv(t *testing.T) {
 		us.Spec.GRPC.Port = 9090
 		us.Spec.Events.AMQPURLSecretRef = &appsv1alpha1.AMQPURLSecretRef{Name: "rabbitmq"}
 	})
-	env := Env(us, inputs(us, "img"))
+	env := Env(us, inputs(us))
 	want := "AMQP_URL= DATABASE_URL= GRPC_PORT=9090 JWT_SECRET= LOG_LEVEL=info SERVER_PORT=3000 SHUTDOWN_DRAIN=5s SHUTDOWN_TIMEOUT=20s Z_EXTRA=1 A_EXTRA=2"
 	if got := names(env); got != want {
 		t.Fatalf("env = %s\nwant  %s", got, want)
@@ -101,7 +101,7 @@ func TestGRPCAndEventsEnv(t *testing.T) {
 	if r := env[0].ValueFrom.SecretKeyRef; r.Name != "rabbitmq" || r.Key != "url" {
 		t.Errorf("AMQP_URL ref = %+v, want rabbitmq/url", r)
 	}
-	if d := Deployment(us, inputs(us, "img")); !equality.Semantic.DeepEqual(d.Spec.Template.Spec.Containers[0].Env, env) {
+	if d := Deployment(us, "img", inputs(us)); !equality.Semantic.DeepEqual(d.Spec.Template.Spec.Containers[0].Env, env) {
 		t.Error("the Deployment does not use Env")
 	}
 	if job := names(MigrationJob(us, "img").Spec.Template.Spec.Containers[0].Env); strings.Contains(job, "GRPC_PORT") || strings.Contains(job, "AMQP_URL") {
@@ -111,7 +111,7 @@ func TestGRPCAndEventsEnv(t *testing.T) {
 	us.Spec.GRPC.Enabled = ptr.To(false)
 	us.Spec.Events.AMQPURLSecretRef = nil
 	want = "DATABASE_URL= GRPC_PORT=0 JWT_SECRET= LOG_LEVEL=info SERVER_PORT=3000 SHUTDOWN_DRAIN=5s SHUTDOWN_TIMEOUT=20s Z_EXTRA=1 A_EXTRA=2"
-	if got := names(Env(us, inputs(us, "img"))); got != want {
+	if got := names(Env(us, inputs(us))); got != want {
 		t.Fatalf("gRPC off, no events: env = %s\nwant  %s", got, want)
 	}
 }

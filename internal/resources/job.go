@@ -29,9 +29,6 @@ import (
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 )
 
-// MigrationArgs are the arguments of the migration container.
-var migrationArgs = []string{"migrate", "up"}
-
 // MigrationSucceededTTLSeconds is the ttlSecondsAfterFinished a migration Job is created with;
 // the operator removes it from a Job that failed, so that failed Jobs are kept for their logs.
 const MigrationSucceededTTLSeconds = 3600
@@ -47,10 +44,12 @@ func MigrationJobName(us *appsv1alpha1.UserService, image string) string {
 // not match the Service's selector. It is named <name>-migrate-<hash of its
 // whole spec>: a Job's pod template cannot be updated, so any change to what
 // the Job runs or how (image, env, pull secrets, scheduling, resources,
-// limits) yields a new Job. The JWT Secret is not part of it.
+// limits) yields a new Job. The JWT Secret is not part of it. The Job is
+// deleted MigrationSucceededTTLSeconds after it finishes; that TTL is set
+// after hashing, so that it is no part of the name.
 func MigrationJob(us *appsv1alpha1.UserService, image string) *batchv1.Job {
 	m := us.Spec.Migrations
-	spec := podSpec(us, container(us, image, MigrationEnv(us), migrationArgs...))
+	spec := podSpec(us, container(us, image, MigrationEnv(us), "migrate", "up"))
 	spec.RestartPolicy = corev1.RestartPolicyNever
 	jobSpec := batchv1.JobSpec{
 		BackoffLimit:          ptr.To(backoffLimit(m)),
@@ -65,6 +64,7 @@ func MigrationJob(us *appsv1alpha1.UserService, image string) *batchv1.Job {
 		},
 	}
 	meta := objectMeta(us, us.Name+"-migrate-"+specHash(jobSpec), image)
+	jobSpec.TTLSecondsAfterFinished = ptr.To[int32](MigrationSucceededTTLSeconds)
 	meta.Labels[LabelComponent] = "migration"
 	meta.Annotations = map[string]string{AnnotationImage: image}
 	return &batchv1.Job{

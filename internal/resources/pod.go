@@ -17,6 +17,7 @@ package resources
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -52,14 +53,14 @@ type SecretKey struct {
 	Key string
 }
 
-// Inputs are the values a builder needs beyond the UserService itself.
+// Inputs are what the Deployment's builders need beyond the UserService and
+// the image: what the reconcile learned from the Secrets the pods read. The
+// controller builds them once, after reading those Secrets.
 type Inputs struct {
-	// Image is the image the pods run. For the Deployment it is the last
-	// migrated image while a migration for a new image is pending.
-	Image string
 	// JWTSecret is the Secret key that becomes JWT_SECRET.
 	JWTSecret SecretKey
-	// SecretsHash is a hash of the referenced Secrets' data.
+	// SecretsHash is the pod template's secret-hash annotation: a keyed hash
+	// of the values of the Secrets the pods read, so that rotating one rolls them.
 	SecretsHash string
 }
 
@@ -108,7 +109,10 @@ func env(us *appsv1alpha1.UserService, extra ...corev1.EnvVar) []corev1.EnvVar {
 		{Name: "SHUTDOWN_TIMEOUT", Value: ShutdownTimeout},
 	}, extra...)
 	slices.SortFunc(env, func(a, b corev1.EnvVar) int { return cmp.Compare(a.Name, b.Name) })
-	return append(env, us.Spec.Env...)
+	for _, e := range us.Spec.Env {
+		env = append(env, *e.DeepCopy())
+	}
+	return env
 }
 
 // secretEnv returns an environment variable read from a Secret key.
@@ -180,7 +184,7 @@ func podSpec(us *appsv1alpha1.UserService, c corev1.Container) corev1.PodSpec {
 		ImagePullSecrets:             slices.Clone(us.Spec.ImagePullSecrets),
 		AutomountServiceAccountToken: ptr.To(false),
 		EnableServiceLinks:           ptr.To(false),
-		NodeSelector:                 pt.NodeSelector,
+		NodeSelector:                 maps.Clone(pt.NodeSelector),
 		Tolerations:                  slices.Clone(pt.Tolerations),
 		Affinity:                     pt.Affinity.DeepCopy(),
 		TopologySpreadConstraints:    slices.Clone(pt.TopologySpreadConstraints),

@@ -18,13 +18,11 @@ package resources
 import (
 	"encoding/base64"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -48,9 +46,9 @@ func newUS(mutate func(*appsv1alpha1.UserService)) *appsv1alpha1.UserService {
 	return us
 }
 
-// inputs returns builder inputs for us serving image.
-func inputs(us *appsv1alpha1.UserService, image string) Inputs {
-	return Inputs{Image: image, JWTSecret: JWTSecretRef(us), SecretsHash: "abc123"}
+// inputs returns the Deployment's builder inputs for us.
+func inputs(us *appsv1alpha1.UserService) Inputs {
+	return Inputs{JWTSecret: JWTSecretRef(us), SecretsHash: "abc123"}
 }
 
 func TestDeployment(t *testing.T) {
@@ -60,7 +58,7 @@ func TestDeployment(t *testing.T) {
 		check  func(t *testing.T, us *appsv1alpha1.UserService)
 	}{
 		{"defaults", nil, func(t *testing.T, us *appsv1alpha1.UserService) {
-			d := Deployment(us, inputs(us, "img:v1"))
+			d := Deployment(us, "img:v1", inputs(us))
 			if got := ptr.Deref(d.Spec.Replicas, -1); got != 2 {
 				t.Errorf("replicas = %d, want 2", got)
 			}
@@ -81,7 +79,7 @@ func TestDeployment(t *testing.T) {
 			}
 		}},
 		{"container contents", nil, func(t *testing.T, us *appsv1alpha1.UserService) {
-			d := Deployment(us, inputs(us, "img:v1"))
+			d := Deployment(us, "img:v1", inputs(us))
 			c := d.Spec.Template.Spec.Containers[0]
 			if c.Image != "img:v1" || strings.Join(c.Args, " ") != "serve" {
 				t.Errorf("image, args = %q, %v", c.Image, c.Args)
@@ -109,14 +107,14 @@ func TestDeployment(t *testing.T) {
 		{"autoscaling leaves replicas to the HPA", func(us *appsv1alpha1.UserService) {
 			us.Spec.Autoscaling = &appsv1alpha1.AutoscalingSpec{MaxReplicas: 5}
 		}, func(t *testing.T, us *appsv1alpha1.UserService) {
-			if r := Deployment(us, inputs(us, "img:v1")).Spec.Replicas; r != nil {
+			if r := Deployment(us, "img:v1", inputs(us)).Spec.Replicas; r != nil {
 				t.Errorf("replicas = %d, want nil", *r)
 			}
 		}},
 		{"probe overrides", func(us *appsv1alpha1.UserService) {
 			us.Spec.Probes.Readiness = &appsv1alpha1.ProbeTuning{PeriodSeconds: ptr.To[int32](7), FailureThreshold: ptr.To[int32](9)}
 		}, func(t *testing.T, us *appsv1alpha1.UserService) {
-			p := Deployment(us, inputs(us, "img:v1")).Spec.Template.Spec.Containers[0].ReadinessProbe
+			p := Deployment(us, "img:v1", inputs(us)).Spec.Template.Spec.Containers[0].ReadinessProbe
 			if p.PeriodSeconds != 7 || p.FailureThreshold != 9 || p.TimeoutSeconds != 1 {
 				t.Errorf("readiness = %+v, want period 7, failure 9, timeout 1", p)
 			}
@@ -130,7 +128,7 @@ func TestDeployment(t *testing.T) {
 				Tolerations:       []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists}},
 			}
 		}, func(t *testing.T, us *appsv1alpha1.UserService) {
-			tpl := Deployment(us, inputs(us, "img:v1")).Spec.Template
+			tpl := Deployment(us, "img:v1", inputs(us)).Spec.Template
 			if tpl.Labels["team"] != "a" || tpl.Labels[LabelInstance] != "users" || tpl.Annotations["note"] != "x" {
 				t.Errorf("template metadata = %+v", tpl.ObjectMeta)
 			}
@@ -149,7 +147,7 @@ func TestEnv(t *testing.T) {
 		us.Spec.LogLevel = "debug"
 		us.Spec.Env = []corev1.EnvVar{{Name: "Z_EXTRA", Value: "1"}, {Name: "A_EXTRA", Value: "2"}}
 	})
-	env := Env(us, inputs(us, "img"))
+	env := Env(us, inputs(us))
 	var names []string
 	for _, e := range env {
 		names = append(names, e.Name)
@@ -166,100 +164,6 @@ func TestEnv(t *testing.T) {
 	}
 	if env[3].Value != "debug" {
 		t.Errorf("LOG_LEVEL = %q, want debug", env[3].Value)
-	}
-}
-
-func TestMigrationJobName(t *testing.T) {
-	base := newUS(nil)
-	baseName := MigrationJobName(base, "img:v1")
-	tests := []struct {
-		name   string
-		image  string
-		mutate func(*appsv1alpha1.UserService)
-		same   bool
-	}{
-		{"same inputs", "img:v1", nil, true},
-		{"replicas do not matter", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Replicas = ptr.To[int32](9) }, true},
-		{"log level (LOG_LEVEL env)", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.LogLevel = "debug" }, false},
-		{"pod annotations do not matter", "img:v1", func(us *appsv1alpha1.UserService) {
-			us.Spec.PodTemplate.Annotations = map[string]string{"a": "b"}
-		}, true},
-		{"image pull secrets", "img:v1", func(us *appsv1alpha1.UserService) {
-			us.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
-		}, false},
-		{"image pull policy", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.ImagePullPolicy = corev1.PullAlways }, false},
-		{"node selector", "img:v1", func(us *appsv1alpha1.UserService) {
-			us.Spec.PodTemplate.NodeSelector = map[string]string{"disk": "ssd"}
-		}, false},
-		{"tolerations", "img:v1", func(us *appsv1alpha1.UserService) {
-			us.Spec.PodTemplate.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists}}
-		}, false},
-		{"affinity", "img:v1", func(us *appsv1alpha1.UserService) {
-			us.Spec.PodTemplate.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{}}
-		}, false},
-		{"resources", "img:v1", func(us *appsv1alpha1.UserService) {
-			us.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}
-		}, false},
-		{"JWT secret reference does not matter: the Job has no JWT_SECRET", "img:v1", func(us *appsv1alpha1.UserService) {
-			us.Spec.Auth.JWTSecretRef = &appsv1alpha1.JWTSecretRef{Name: "jwt", Key: "k"}
-		}, true},
-		{"new image", "img:v2", nil, false},
-		{"backoff limit", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Migrations.BackoffLimit = ptr.To[int32](5) }, false},
-		{"deadline", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Migrations.ActiveDeadlineSeconds = ptr.To[int64](60) }, false},
-		{"database secret", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Database.URLSecretRef.Name = "other" }, false},
-		{"env", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Env = []corev1.EnvVar{{Name: "X", Value: "1"}} }, false},
-		{"gRPC does not matter", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.GRPC.Port = 9090 }, true},
-		{"events do not matter", "img:v1", func(us *appsv1alpha1.UserService) {
-			us.Spec.Events.AMQPURLSecretRef = &appsv1alpha1.AMQPURLSecretRef{Name: "rabbitmq"}
-		}, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := MigrationJobName(newUS(tt.mutate), tt.image)
-			if (got == baseName) != tt.same {
-				t.Errorf("name %q vs base %q: same = %v, want %v", got, baseName, got == baseName, tt.same)
-			}
-		})
-	}
-	if job := MigrationJob(base, "img:v1"); job.Name != baseName {
-		t.Errorf("MigrationJob named %q, MigrationJobName says %q", job.Name, baseName)
-	}
-	long := newUS(func(us *appsv1alpha1.UserService) { us.Name = strings.Repeat("a", 44) })
-	if n := MigrationJobName(long, "img"); len(n) > 63 {
-		t.Errorf("job name %q has %d characters, want <= 63", n, len(n))
-	}
-}
-
-func TestMigrationJob(t *testing.T) {
-	us := newUS(nil)
-	j := MigrationJob(us, "img:v2")
-	c := j.Spec.Template.Spec.Containers[0]
-	if strings.Join(c.Args, " ") != "migrate up" || c.Image != "img:v2" {
-		t.Errorf("container = %q %v, want img:v2 migrate up", c.Image, c.Args)
-	}
-	d := Deployment(us, inputs(us, "img:v2"))
-	withoutServerOnly := slices.DeleteFunc(slices.Clone(d.Spec.Template.Spec.Containers[0].Env),
-		func(e corev1.EnvVar) bool { return e.Name == "JWT_SECRET" || e.Name == "GRPC_PORT" })
-	if !equality.Semantic.DeepEqual(c.Env, withoutServerOnly) {
-		t.Errorf("the Job's env %v is not the Deployment's without JWT_SECRET and GRPC_PORT %v", c.Env, withoutServerOnly)
-	}
-	if !equality.Semantic.DeepEqual(c.SecurityContext, d.Spec.Template.Spec.Containers[0].SecurityContext) ||
-		!equality.Semantic.DeepEqual(j.Spec.Template.Spec.SecurityContext, d.Spec.Template.Spec.SecurityContext) {
-		t.Error("the Job's security context differs from the Deployment's")
-	}
-	if *j.Spec.BackoffLimit != 3 || *j.Spec.ActiveDeadlineSeconds != 600 || j.Spec.TTLSecondsAfterFinished != nil {
-		t.Errorf("job spec = backoff %d, deadline %d, ttl %v", *j.Spec.BackoffLimit, *j.Spec.ActiveDeadlineSeconds, j.Spec.TTLSecondsAfterFinished)
-	}
-	if j.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever || j.Annotations[AnnotationImage] != "img:v2" {
-		t.Errorf("restartPolicy %q, image annotation %q", j.Spec.Template.Spec.RestartPolicy, j.Annotations[AnnotationImage])
-	}
-	sel := SelectorLabels(us)
-	matches := true
-	for k, v := range sel {
-		matches = matches && j.Spec.Template.Labels[k] == v
-	}
-	if matches {
-		t.Errorf("migration pods %v match the Service selector %v", j.Spec.Template.Labels, sel)
 	}
 }
 

@@ -32,7 +32,6 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
@@ -59,9 +58,7 @@ func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
 		if _, err := rand.Read(random); err != nil {
 			return err
 		}
-		job := resources.MigrationJob(us, image)
-		// The operator creates its Jobs with this TTL (see createMigrationJob).
-		job.Spec.TTLSecondsAfterFinished = ptr.To[int32](resources.MigrationSucceededTTLSeconds)
+		job := resources.MigrationJob(us, image) // With the TTL the operator creates it with.
 		for _, obj := range []client.Object{resources.JWTSecret(us, random[:resources.JWTSecretRandomBytes]),
 			resources.HashKeySecret(us, random[resources.JWTSecretRandomBytes:]), job} {
 			if err := createOwned(ctx, c, obj, owner); err != nil {
@@ -78,8 +75,8 @@ func direct(ctx context.Context, c client.WithWatch, ns string, n int) error {
 		if _, done := rolled[j.Name]; us == nil || done || !complete(j) {
 			return false, nil
 		}
-		in := resources.Inputs{Image: image, JWTSecret: resources.JWTSecretRef(us)}
-		for _, obj := range []client.Object{resources.Deployment(us, in), resources.Service(us)} {
+		in := resources.Inputs{JWTSecret: resources.JWTSecretRef(us)}
+		for _, obj := range []client.Object{resources.Deployment(us, image, in), resources.Service(us)} {
 			if err := createOwned(ctx, c, obj, owner); err != nil {
 				return false, err
 			}
