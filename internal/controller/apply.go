@@ -222,7 +222,7 @@ func (r *UserServiceReconciler) applyOrDeleteFrom(ctx context.Context, cached cl
 	if err != nil {
 		return fmt.Errorf("reading %s %q: %w", kind, us.Name, err)
 	}
-	if !metaOwnedBy(obj, us) {
+	if !controlledBy(obj, us.UID) {
 		return nil // Not ours: leave it alone.
 	}
 	uid := obj.GetUID()
@@ -247,6 +247,14 @@ type conflictError struct {
 // newConflictError describes the conflicting object obj of kind and what the user can do.
 func newConflictError(kind string, obj client.Object, todo string) *conflictError {
 	return &conflictError{kind: kind, name: obj.GetName(), controller: describeController(metav1.GetControllerOf(obj)), todo: todo}
+}
+
+// describeController names a controller reference for a conflict message.
+func describeController(ref *metav1.OwnerReference) string {
+	if ref == nil {
+		return "no controller"
+	}
+	return fmt.Sprintf("controller %s %q", ref.Kind, ref.Name)
 }
 
 // Error returns the message of the ResourceConflict condition.

@@ -68,7 +68,8 @@ const migrationJobOwnerIndex = "userservice.dev/job-owner"
 const conflictRecheckInterval = time.Minute
 
 // UserServiceReconciler reconciles a UserService into its Deployment, Service,
-// Secrets, migration Jobs, PodDisruptionBudget and HorizontalPodAutoscaler.
+// Secrets, migration Jobs, PodDisruptionBudget, HorizontalPodAutoscaler,
+// NetworkPolicy and ServiceMonitor.
 type UserServiceReconciler struct {
 	// Client reads from the manager's label-filtered cache and writes to the API server.
 	Client client.Client
@@ -223,17 +224,20 @@ func (r *UserServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if us.Spec.Paused {
 		return ctrl.Result{}, nil
 	}
+	// Each phase is in the file of its concern: userservice_secrets.go,
+	// secretaccess.go, userservice_migration.go, userservice_deployment.go
+	// and userservice_extras.go. A phase returns true to stop the reconcile.
 	phases := []struct {
 		name string
 		run  func(context.Context, *state) (bool, error)
 	}{
-		{"JWT and secret-hash key Secrets", r.reconcileSecrets},
-		{"database Secret", r.reconcileDatabase},
-		{"spec.env Secrets", r.reconcileEnvSecrets},
+		{"JWT and secret-hash key Secrets", r.reconcileJWTAndHashKeySecrets},
+		{"database Secret", r.reconcileDatabaseAndEventsSecrets},
+		{"spec.env Secrets", r.checkEnvSecretsAllowed},
 		{"migration", r.reconcileMigration},
 		{"Deployment", r.reconcileDeployment},
 		{"Service", r.reconcileService},
-		{"PodDisruptionBudget and HorizontalPodAutoscaler", r.reconcileExtras},
+		{"PodDisruptionBudget and HorizontalPodAutoscaler", r.reconcileDisruptionBudgetAndAutoscaler},
 		{"NetworkPolicy", r.reconcileNetworkPolicy},
 		{"ServiceMonitor", r.reconcileServiceMonitor},
 	}
@@ -257,6 +261,40 @@ func (r *UserServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 	}
 	return ctrl.Result{}, nil
+}
+
+// state is what one reconcile carries from phase to phase, in the order of
+// Reconcile's table. Each field says which phase sets it and which read it;
+// nothing else passes between phases.
+type state struct {
+	// us is the UserService; only updateStatus changes it (its status).
+	us *appsv1alpha1.UserService
+	// sums are set by the JWT and secret-hash key phase (hashKey, jwt) and
+	// the database phase (database, amqp), which turns them into inputs.
+	sums secretSums
+	// inputs, built once by the database phase, are read by the Deployment phase.
+	inputs resources.Inputs
+	// servingImage, set by the migration phase, is the image the Deployment
+	// phase applies; "" means no Deployment yet.
+	servingImage string
+	// obs is what computeStatus reads; each phase records what it observed.
+	obs observation
+}
+
+// newState returns the initial state of a reconcile of us.
+func newState(us *appsv1alpha1.UserService, defaultImage string) *state {
+	image := us.Spec.Image
+	if image == "" {
+		image = defaultImage
+	}
+	return &state{us: us, obs: observation{
+		Generation:      us.Generation,
+		Paused:          us.Spec.Paused,
+		DesiredImage:    image,
+		DesiredReplicas: resources.DesiredReplicas(us),
+		ServiceURL:      resources.ServiceURL(us),
+		Selector:        labels.SelectorFromSet(resources.SelectorLabels(us)).String(),
+	}}
 }
 
 // updateStatus computes the status from what the phases observed and patches

@@ -21,52 +21,32 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"slices"
-	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
-	"k8s.io/apimachinery/pkg/util/validation"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 	"github.com/userservice-dev/userservice-operator/internal/resources"
 )
 
-// generated describes a Secret that the operator creates once per UserService
-// from random bytes, and never regenerates.
-type generated struct {
-	// what names the Secret in errors and logs.
-	what string
-	// name returns the Secret's name, and key its data key.
-	name func(*appsv1alpha1.UserService) string
-	key  string
-	// build returns the Secret from random bytes, of which it needs size.
-	build func(*appsv1alpha1.UserService, []byte) *corev1.Secret
-	size  int
-	// event records a SecretGenerated event when the Secret is created.
-	event bool
-	// reason is the problem's reason when the Secret lacks its key.
-	reason string
-	// conflictAdvice says what to do when a Secret of that name is not the UserService's.
-	conflictAdvice string
+// secretSums are the SHA-256 of the values of the Secrets the pods read, and
+// the key of the HMAC that hashes them into the pod template's secret-hash
+// annotation. The Secret phases fill them in; inputs turns them into the
+// Deployment's inputs.
+type secretSums struct {
+	hashKey, jwt, database [sha256.Size]byte
+	// amqp is the sum of the AMQP URL, nil without spec.events.amqpURLSecretRef.
+	amqp []byte
 }
 
-// The Secrets the operator generates: the JWT secret (unless
-// spec.auth.jwtSecretRef is set) and the key of the secret-hash annotation.
-var (
-	generatedJWT = generated{what: "JWT Secret", name: resources.JWTSecretName, key: resources.JWTSecretKey,
-		build: resources.JWTSecret, size: resources.JWTSecretRandomBytes, event: true, reason: ReasonJWTSecretNotFound,
-		conflictAdvice: "to use it, set spec.auth.jwtSecretRef to it; otherwise delete it so that the operator generates one"}
-	generatedHashKey = generated{what: "secret-hash key Secret", name: resources.HashKeySecretName,
-		key: resources.HashKeySecretKey, build: resources.HashKeySecret, size: resources.HashKeyRandomBytes,
-		reason: ReasonSecretHashKeyNotFound, conflictAdvice: "delete it so that the operator generates one"}
-)
+// inputs returns the Deployment builder's inputs of us from the sums.
+func (s secretSums) inputs(us *appsv1alpha1.UserService) resources.Inputs {
+	return resources.Inputs{
+		JWTSecret:   resources.JWTSecretRef(us),
+		SecretsHash: secretsHash(s.hashKey, s.database, s.jwt, s.amqp),
+	}
+}
 
 // usedSecrets returns the Secrets a UserService uses: its database Secret, its
 // JWT Secret (referenced or generated), its secret-hash key Secret, its AMQP
@@ -92,114 +72,45 @@ func usedSecrets(us *appsv1alpha1.UserService, withEnv bool) []client.ObjectKey 
 	return keys
 }
 
-// reconcileSecrets ensures the generated Secrets exist: <name>-jwt, created
-// once when spec.auth.jwtSecretRef is unset (otherwise the user's Secret is
-// read), and <name>-secret-hash-key. It records the sums the secret hash needs.
-func (r *UserServiceReconciler) reconcileSecrets(ctx context.Context, s *state) (bool, error) {
-	s.jwtSecret = resources.JWTSecretRef(s.us)
+// reconcileJWTAndHashKeySecrets reads the JWT secret, from the user's Secret
+// when spec.auth.jwtSecretRef is set and otherwise from <name>-jwt, which it
+// creates once; then it ensures <name>-secret-hash-key exists the same way.
+// It sets s.sums.jwt and s.sums.hashKey.
+func (r *UserServiceReconciler) reconcileJWTAndHashKeySecrets(ctx context.Context, s *state) (bool, error) {
 	var done bool
 	var err error
 	if s.us.Spec.Auth.JWTSecretRef != nil {
-		done, err = r.readReferencedSecret(ctx, s, s.jwtSecret, "spec.auth.jwtSecretRef", ReasonJWTSecretNotFound, &s.jwtSum)
+		done, err = r.readReferencedSecret(ctx, s, resources.JWTSecretRef(s.us), "spec.auth.jwtSecretRef",
+			ReasonJWTSecretNotFound, &s.sums.jwt)
 	} else {
-		done, err = r.ensureGenerated(ctx, s, generatedJWT, &s.jwtSum)
+		done, err = r.ensureGenerated(ctx, s, generatedJWT, &s.sums.jwt)
 	}
 	if done || err != nil {
 		return done, err
 	}
-	return r.ensureGenerated(ctx, s, generatedHashKey, &s.hashKey)
+	return r.ensureGenerated(ctx, s, generatedHashKey, &s.sums.hashKey)
 }
 
-// ensureGenerated makes sure the generated Secret g exists, creating it when
-// it does not, and sets *into to the SHA-256 of its value. A UserService
-// without a status yet has never been reconciled, so its Secrets are created
-// first and read only on AlreadyExists; otherwise they are read first (from
-// memory when unchanged). A Secret of that name that this UserService does
-// not control is a conflictError, neither used nor overwritten.
-func (r *UserServiceReconciler) ensureGenerated(ctx context.Context, s *state, g generated, into *[sha256.Size]byte) (bool, error) {
-	key := client.ObjectKey{Namespace: s.us.Namespace, Name: g.name(s.us)}
-	if neverReconciled(s.us) && !r.secrets.known(key) {
-		sum, err := r.createGenerated(ctx, s.us, g)
-		if err == nil {
-			*into = sum
-			return false, nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return true, fmt.Errorf("creating %s %q: %w", g.what, key.Name, err)
-		}
-	}
-	info, sum, err := r.secrets.sum(ctx, r.APIReader, r.AllowedSecrets, key, g.key)
-	if apierrors.IsNotFound(err) {
-		created, err := r.createGenerated(ctx, s.us, g)
-		if err != nil {
-			return true, fmt.Errorf("creating %s %q: %w", g.what, key.Name, err)
-		}
-		*into = created
-		return false, nil
-	}
-	if err != nil {
-		return true, fmt.Errorf("reading %s %q: %w", g.what, key.Name, err)
-	}
-	if info.controller == nil || info.controller.UID != s.us.UID {
-		return true, &conflictError{kind: "Secret", name: key.Name, controller: describeController(info.controller),
-			todo: g.conflictAdvice}
-	}
-	if !sum.ok {
-		s.obs.Problem = &problem{Reason: g.reason, Message: fmt.Sprintf(
-			"Secret %q has no key %q: delete the Secret so that the operator generates a new one", key.Name, g.key)}
-		return true, nil
-	}
-	*into = sum.sum
-	return false, nil
-}
-
-// neverReconciled reports whether the UserService's status was never written.
-func neverReconciled(us *appsv1alpha1.UserService) bool {
-	return us.Status.ObservedGeneration == 0 && len(us.Status.Conditions) == 0
-}
-
-// createGenerated creates the generated Secret g with fresh random bytes,
-// remembers it, and returns the SHA-256 of its value.
-func (r *UserServiceReconciler) createGenerated(ctx context.Context, us *appsv1alpha1.UserService, g generated) ([sha256.Size]byte, error) {
-	random := make([]byte, g.size)
-	if _, err := io.ReadFull(r.Random, random); err != nil {
-		return [sha256.Size]byte{}, fmt.Errorf("reading random bytes: %w", err)
-	}
-	secret := g.build(us, random)
-	key := client.ObjectKeyFromObject(secret)
-	_, token := r.secrets.snapshot(key)
-	if err := r.Client.Create(ctx, secret, client.FieldOwner(resources.FieldOwner)); err != nil {
-		return [sha256.Size]byte{}, err
-	}
-	r.secrets.store(key, token, newSecretEntry(secret, r.AllowedSecrets, g.key))
-	if g.event {
-		r.Recorder.Eventf(us, secret, corev1.EventTypeNormal, EventSecretGenerated, "CreateSecret",
-			"Generated %s %q", g.what, secret.Name)
-	}
-	ctrl.LoggerFrom(ctx).Info("Generated a Secret", "secret", secret.Name)
-	return sha256.Sum256(secret.Data[g.key]), nil
-}
-
-// reconcileDatabase reads the referenced database Secret, and the AMQP
-// Secret when spec.events sets one, and computes the secret hash. A missing
-// Secret or key stops the reconcile with Ready=False; the Secret metadata
-// watch starts a new reconcile when it appears.
-func (r *UserServiceReconciler) reconcileDatabase(ctx context.Context, s *state) (bool, error) {
+// reconcileDatabaseAndEventsSecrets reads the referenced database Secret, and
+// the AMQP Secret when spec.events sets one, then builds s.inputs from the
+// sums of every Secret the pods read. A missing Secret or key stops the
+// reconcile with Ready=False; the Secret metadata watch starts a new
+// reconcile when it appears.
+func (r *UserServiceReconciler) reconcileDatabaseAndEventsSecrets(ctx context.Context, s *state) (bool, error) {
 	done, err := r.readReferencedSecret(ctx, s, resources.DatabaseSecret(s.us), "spec.database.urlSecretRef",
-		ReasonDatabaseSecretNotFound, &s.dbSum)
+		ReasonDatabaseSecretNotFound, &s.sums.database)
 	if done || err != nil {
 		return done, err
 	}
-	var amqp []byte
 	if ref, ok := resources.AMQPSecret(s.us); ok {
 		var sum [sha256.Size]byte
 		done, err := r.readReferencedSecret(ctx, s, ref, "spec.events.amqpURLSecretRef", ReasonEventsSecretNotFound, &sum)
 		if done || err != nil {
 			return done, err
 		}
-		amqp = sum[:]
+		s.sums.amqp = sum[:]
 	}
-	s.obs.SecretsHash = secretsHash(s.hashKey, s.dbSum, s.jwtSum, amqp)
+	s.inputs = s.sums.inputs(s.us)
 	return false, nil
 }
 
@@ -249,83 +160,4 @@ func secretsHash(key, db, jwt [sha256.Size]byte, amqp []byte) string {
 		_, _ = m.Write(part)
 	}
 	return hex.EncodeToString(m.Sum(nil))[:16]
-}
-
-// describeController names a controller reference for a conflict message.
-func describeController(ref *metav1.OwnerReference) string {
-	if ref == nil {
-		return "no controller"
-	}
-	return fmt.Sprintf("controller %s %q", ref.Kind, ref.Name)
-}
-
-// secretAllowed reports whether the UserService us may use a Secret: always
-// without --allowed-secret-label, and otherwise when the Secret carries the
-// label or is controlled by us (the Secrets the operator generated for it).
-func (r *UserServiceReconciler) secretAllowed(us *appsv1alpha1.UserService, info secretInfo) bool {
-	return r.AllowedSecrets == nil || info.labelled || (info.controller != nil && info.controller.UID == us.UID)
-}
-
-// secretNotAllowed returns the SecretNotAllowed problem for the Secret name referenced by field.
-func (r *UserServiceReconciler) secretNotAllowed(name, field string) *problem {
-	return &problem{Reason: ReasonSecretNotAllowed, Message: fmt.Sprintf(
-		"Secret %q, referenced by %s, does not carry the label %s: this operator (--allowed-secret-label) only lets a "+
-			"UserService use Secrets with that label. Label the Secret if this UserService may read it, or reference another one",
-		name, field, r.AllowedSecrets)}
-}
-
-// reconcileEnvSecrets checks, with --allowed-secret-label, that every Secret
-// that spec.env reads exists and may be used, before any Job or Deployment
-// references it. It reads only the Secrets' metadata.
-func (r *UserServiceReconciler) reconcileEnvSecrets(ctx context.Context, s *state) (bool, error) {
-	if r.AllowedSecrets == nil {
-		return false, nil
-	}
-	for i, e := range s.us.Spec.Env {
-		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
-			continue
-		}
-		name := e.ValueFrom.SecretKeyRef.Name
-		field := fmt.Sprintf("spec.env[%d] (%s)", i, e.Name)
-		info, err := r.secrets.meta(ctx, r.APIReader, r.AllowedSecrets, client.ObjectKey{Namespace: s.us.Namespace, Name: name})
-		if apierrors.IsNotFound(err) {
-			// Even an optional reference: a Secret created later without the label would reach new pods.
-			s.obs.Problem = &problem{Reason: ReasonSecretNotAllowed, Message: fmt.Sprintf(
-				"Secret %q, referenced by %s, does not exist: this operator (--allowed-secret-label) only lets a "+
-					"UserService use existing Secrets with the label %s", name, field, r.AllowedSecrets)}
-			return true, nil
-		}
-		if err != nil {
-			return true, fmt.Errorf("reading the metadata of Secret %q: %w", name, err)
-		}
-		if !r.secretAllowed(s.us, info) {
-			s.obs.Problem = r.secretNotAllowed(name, field)
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// ParseSecretLabel parses --allowed-secret-label: "key=value", or "key" for
-// any value of that label. The empty string means no restriction (nil).
-func ParseSecretLabel(s string) (labels.Selector, error) {
-	if s == "" {
-		return nil, nil
-	}
-	key, value, hasValue := strings.Cut(s, "=")
-	if errs := validation.IsQualifiedName(key); len(errs) > 0 {
-		return nil, fmt.Errorf("--allowed-secret-label %q: the label key %q is invalid: %s", s, key, strings.Join(errs, "; "))
-	}
-	op, values := selection.Exists, []string(nil)
-	if hasValue {
-		if errs := validation.IsValidLabelValue(value); len(errs) > 0 {
-			return nil, fmt.Errorf("--allowed-secret-label %q: the label value %q is invalid: %s", s, value, strings.Join(errs, "; "))
-		}
-		op, values = selection.Equals, []string{value}
-	}
-	req, err := labels.NewRequirement(key, op, values)
-	if err != nil {
-		return nil, fmt.Errorf("--allowed-secret-label %q: %w", s, err)
-	}
-	return labels.NewSelector().Add(*req), nil
 }

@@ -111,15 +111,14 @@ type migration struct {
 	Timed    bool
 }
 
-// observation is everything the status is computed from. The phases fill it in.
+// observation is everything the status is computed from, and nothing else.
+// newState sets what the spec says; the phases record what they observed.
 type observation struct {
 	Generation      int64
 	Paused          bool
 	Problem         *problem
 	Failure         *failure
-	SecretsHash     string
 	DesiredImage    string
-	ServingImage    string
 	DesiredReplicas int32
 	Migration       migration
 	Deployment      *appsv1.Deployment
