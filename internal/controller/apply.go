@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 	"github.com/userservice-dev/userservice-operator/internal/resources"
@@ -46,7 +47,7 @@ func (r *UserServiceReconciler) apply(ctx context.Context, desired, live client.
 
 // applyFrom is apply for a kind that cached reads from, rather than from the manager's cache.
 func (r *UserServiceReconciler) applyFrom(ctx context.Context, cached client.Reader, desired, live client.Object) error {
-	u, err := applyConfiguration(desired)
+	u, err := r.applyConfiguration(desired)
 	if err != nil {
 		return err
 	}
@@ -83,19 +84,24 @@ func (r *UserServiceReconciler) getChild(ctx context.Context, cached client.Read
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("reading %s %q: %w", kindOf(desired), key.Name, err)
+		return false, fmt.Errorf("reading %s %q: %w", r.kindOf(desired), key.Name, err)
 	}
 	if owner := metav1.GetControllerOf(desired); owner == nil || !controlledBy(live, owner.UID) {
-		return true, newConflictError(kindOf(desired), live,
+		return true, newConflictError(r.kindOf(desired), live,
 			"delete or rename that object, or give this UserService another name")
 	}
 	return true, nil
 }
 
-// kindOf returns the Kind of a typed object built by internal/resources, which sets its TypeMeta.
-func kindOf(obj client.Object) string {
+// kindOf returns the Kind of obj, for errors and logs: from its TypeMeta,
+// which the builders of internal/resources set, or else from the client's
+// scheme, for the empty objects that applyOrDelete deletes by.
+func (r *UserServiceReconciler) kindOf(obj client.Object) string {
 	if k := obj.GetObjectKind().GroupVersionKind().Kind; k != "" {
 		return k
+	}
+	if gvk, err := apiutil.GVKForObject(obj, r.Client.Scheme()); err == nil {
+		return gvk.Kind
 	}
 	return fmt.Sprintf("%T", obj)
 }
@@ -168,10 +174,10 @@ func contains(got, want any) bool {
 // applyConfiguration converts a typed desired object into the unstructured
 // apply configuration sent to the server: without status, and without the
 // null fields (such as creationTimestamp) that typed objects serialize.
-func applyConfiguration(desired client.Object) (*unstructured.Unstructured, error) {
+func (r *UserServiceReconciler) applyConfiguration(desired client.Object) (*unstructured.Unstructured, error) {
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(desired)
 	if err != nil {
-		return nil, fmt.Errorf("converting %T %q to unstructured: %w", desired, desired.GetName(), err)
+		return nil, fmt.Errorf("converting %s %q to unstructured: %w", r.kindOf(desired), desired.GetName(), err)
 	}
 	delete(obj, "status")
 	dropNulls(obj)
@@ -207,7 +213,7 @@ func (r *UserServiceReconciler) applyOrDelete(ctx context.Context, us *appsv1alp
 // rather than from the manager's cache.
 func (r *UserServiceReconciler) applyOrDeleteFrom(ctx context.Context, cached client.Reader, us *appsv1alpha1.UserService,
 	obj client.Object) error {
-	kind := fmt.Sprintf("%T", obj)
+	kind := r.kindOf(obj)
 	if obj.GetName() != "" {
 		live := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
 		if err := r.applyFrom(ctx, cached, obj, live); err != nil {

@@ -111,7 +111,7 @@ func (w *secretWatch) run(ctx context.Context, ns string, q workqueue.TypedRateL
 			}
 		}
 		if err := w.stream(ctx, ns, rv, q); err != nil {
-			log.Info("Restarted the Secret watch", "reason", err.Error())
+			log.Error(err, "The Secret watch ended; restarting it")
 		}
 	}
 }
