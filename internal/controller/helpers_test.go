@@ -16,9 +16,10 @@ limitations under the License.
 package controller
 
 import (
-	"context"
 	"fmt"
+	"net/http"
 	"sync/atomic"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -28,9 +29,12 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 	"github.com/userservice-dev/userservice-operator/internal/resources"
@@ -218,89 +222,47 @@ func describe(obj client.Object) string {
 	return fmt.Sprintf("%T %s", obj, obj.GetName())
 }
 
-// writeCounter is a client that counts the write requests it sends: every
-// create, update, patch, apply and delete, on objects and on subresources.
-type writeCounter struct {
-	client.Client
-	writes atomic.Int64
+// countingReconciler returns a copy of the suite's reconciler whose client
+// and event recorder send their requests through a transport that counts the
+// writes: every request but a GET (a read, list or watch), Events included.
+// Its client reads from the manager's cache, as the reconciler's does.
+func countingReconciler() (*UserServiceReconciler, *atomic.Int64) {
+	writes := &atomic.Int64{}
+	counted := rest.CopyConfig(cfg)
+	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method != http.MethodGet {
+				writes.Add(1)
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	c, err := client.New(counted, client.Options{Scheme: k8sClient.Scheme(), Cache: &client.CacheOptions{Reader: mgrCache}})
+	Expect(err).NotTo(HaveOccurred())
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kubernetes.NewForConfigOrDie(counted).EventsV1()})
+	Expect(broadcaster.StartRecordingToSinkWithContext(ctx)).To(Succeed())
+	DeferCleanup(broadcaster.Shutdown)
+	r := *reconciler
+	r.Client, r.Recorder = c, broadcaster.NewRecorder(k8sClient.Scheme(), resources.FieldOwner)
+	return &r, writes
 }
 
-// Create counts and delegates.
-func (c *writeCounter) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	c.writes.Add(1)
-	return c.Client.Create(ctx, obj, opts...)
+// roundTripperFunc is an http.RoundTripper made of a function.
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+// RoundTrip calls f.
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// reconcileTimes runs r's Reconcile n times for the UserService of ns and expects no error.
+func reconcileTimes(r *UserServiceReconciler, ns string, n int) {
+	for range n {
+		_, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
+		ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	}
 }
 
-// Update counts and delegates.
-func (c *writeCounter) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	c.writes.Add(1)
-	return c.Client.Update(ctx, obj, opts...)
-}
-
-// Patch counts and delegates.
-func (c *writeCounter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-	c.writes.Add(1)
-	return c.Client.Patch(ctx, obj, patch, opts...)
-}
-
-// Apply counts and delegates.
-func (c *writeCounter) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
-	c.writes.Add(1)
-	return c.Client.Apply(ctx, obj, opts...)
-}
-
-// Delete counts and delegates.
-func (c *writeCounter) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	c.writes.Add(1)
-	return c.Client.Delete(ctx, obj, opts...)
-}
-
-// DeleteAllOf counts and delegates.
-func (c *writeCounter) DeleteAllOf(ctx context.Context, obj client.Object, opts ...client.DeleteAllOfOption) error {
-	c.writes.Add(1)
-	return c.Client.DeleteAllOf(ctx, obj, opts...)
-}
-
-// Status returns a status writer whose writes are counted.
-func (c *writeCounter) Status() client.SubResourceWriter {
-	return &subResourceCounter{SubResourceWriter: c.Client.Status(), writes: &c.writes}
-}
-
-// SubResource returns a subresource client whose writes are counted.
-func (c *writeCounter) SubResource(name string) client.SubResourceClient {
-	sub := c.Client.SubResource(name)
-	return struct {
-		client.SubResourceReader
-		client.SubResourceWriter
-	}{sub, &subResourceCounter{SubResourceWriter: sub, writes: &c.writes}}
-}
-
-// subResourceCounter counts the writes of a subresource writer.
-type subResourceCounter struct {
-	client.SubResourceWriter
-	writes *atomic.Int64
-}
-
-// Create counts and delegates.
-func (c *subResourceCounter) Create(ctx context.Context, obj, sub client.Object, opts ...client.SubResourceCreateOption) error {
-	c.writes.Add(1)
-	return c.SubResourceWriter.Create(ctx, obj, sub, opts...)
-}
-
-// Update counts and delegates.
-func (c *subResourceCounter) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	c.writes.Add(1)
-	return c.SubResourceWriter.Update(ctx, obj, opts...)
-}
-
-// Patch counts and delegates.
-func (c *subResourceCounter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-	c.writes.Add(1)
-	return c.SubResourceWriter.Patch(ctx, obj, patch, opts...)
-}
-
-// Apply counts and delegates.
-func (c *subResourceCounter) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
-	c.writes.Add(1)
-	return c.SubResourceWriter.Apply(ctx, obj, opts...)
+// expectNoWrites checks that writes stays at zero for a second, as the
+// recorder sends Events in the background.
+func expectNoWrites(writes *atomic.Int64, why string) {
+	ConsistentlyWithOffset(1, writes.Load, time.Second).Should(BeZero(), why)
 }

@@ -29,7 +29,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 	"github.com/userservice-dev/userservice-operator/internal/resources"
@@ -78,15 +77,10 @@ var _ = Describe("Secrets", func() {
 		Expect(secretHashOf(other)).NotTo(Equal(first))
 
 		By("staying the same for a restarted operator, which writes nothing")
-		counted := &writeCounter{Client: reconciler.Client}
-		restarted := *reconciler
-		restarted.Client = counted
+		restarted, writes := countingReconciler()
 		restarted.secrets = newReferencedSecrets()
-		for range 2 {
-			_, err := restarted.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
-			Expect(err).NotTo(HaveOccurred())
-		}
-		Expect(counted.writes.Load()).To(BeZero())
+		reconcileTimes(restarted, ns, 2)
+		expectNoWrites(writes, "write requests of a restarted operator")
 		Expect(secretHashOf(ns)).To(Equal(first))
 
 		By("changing when the database URL rotates")

@@ -51,9 +51,8 @@ var (
 	cfg        *rest.Config
 	k8sClient  client.Client
 	reconciler *UserServiceReconciler
-	mgrCache   interface {
-		List(context.Context, client.ObjectList, ...client.ListOption) error
-	}
+	// mgrCache is the manager's cache, which the reconciler's client reads from.
+	mgrCache client.Reader
 )
 
 func TestControllers(t *testing.T) {

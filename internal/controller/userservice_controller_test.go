@@ -34,7 +34,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 	"github.com/userservice-dev/userservice-operator/internal/resources"
@@ -310,14 +309,9 @@ var _ = Describe("UserService controller", func() {
 		Expect(condition(ns, "Ready").Reason).To(Equal(ReasonResourceConflict))
 
 		By("reconciling again without a write, in particular no failing Create")
-		counted := &writeCounter{Client: reconciler.Client}
-		again := *reconciler
-		again.Client = counted
-		for range 2 {
-			_, err := again.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
-			Expect(err).NotTo(HaveOccurred())
-		}
-		Expect(counted.writes.Load()).To(BeZero())
+		again, writes := countingReconciler()
+		reconcileTimes(again, ns, 2)
+		expectNoWrites(writes, "write requests, Events included, while the conflict lasts")
 		got := &corev1.Secret{}
 		Expect(getObj(ns, "users-jwt", got)).To(Succeed())
 		Expect(got.OwnerReferences).To(BeEmpty())
@@ -422,19 +416,14 @@ var _ = Describe("UserService controller", func() {
 			}
 			return v
 		}
-		Eventually(func() bool { // Wait for the TTL patch and the last status write to settle.
-			return migrationJobTTLSet(ns) && condition(ns, "Ready").Status == metav1.ConditionTrue &&
+		Eventually(func() bool { // Wait for the last status write to settle.
+			return condition(ns, "Ready").Status == metav1.ConditionTrue &&
 				condition(ns, appsv1alpha1.ConditionServiceMonitorReady).Status == metav1.ConditionTrue
 		}).Should(BeTrue())
 		before := versions()
-		counted := &writeCounter{Client: reconciler.Client}
-		idle := *reconciler
-		idle.Client = counted
-		for range 3 {
-			_, err := idle.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "users"}})
-			Expect(err).NotTo(HaveOccurred())
-		}
-		Expect(counted.writes.Load()).To(BeZero(), "write requests (no-op server-side applies count too) in 3 idle reconciles")
+		idle, writes := countingReconciler()
+		reconcileTimes(idle, ns, 3)
+		expectNoWrites(writes, "write requests (no-op server-side applies and Events count too) in 3 idle reconciles")
 		Expect(versions()).To(Equal(before))
 		Consistently(versions).Should(Equal(before))
 	})
@@ -582,15 +571,6 @@ var _ = Describe("UserService controller", func() {
 		Expect(list.Items).To(BeEmpty())
 	})
 })
-
-// migrationJobTTLSet reports whether the v1 migration Job got its TTL.
-func migrationJobTTLSet(ns string) bool {
-	job := &batchv1.Job{}
-	if err := getObj(ns, resources.MigrationJobName(getUS(ns), imageV1), job); err != nil {
-		return false
-	}
-	return job.Spec.TTLSecondsAfterFinished != nil
-}
 
 // operatorOwnsReplicas reports whether the operator's field manager owns the Deployment's spec.replicas.
 func operatorOwnsReplicas(ns string) bool {
