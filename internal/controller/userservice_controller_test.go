@@ -23,7 +23,6 @@ import (
 	. "github.com/onsi/gomega"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -32,7 +31,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
@@ -161,55 +159,6 @@ var _ = Describe("UserService controller", func() {
 			Should(haveCondition(metav1.ConditionTrue, ReasonMigrating))
 	})
 
-	It("gates a new image on its migration Job", func() {
-		readyWith(ns, nil)
-
-		By("keeping the old template while the new image's Job runs")
-		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Image = imageV2 })
-		jobV2 := migrationJob(ns, imageV2)
-		Eventually(func() metav1.Condition { return condition(ns, "Progressing") }).
-			Should(haveCondition(metav1.ConditionTrue, ReasonMigrating))
-		Expect(condition(ns, "Ready")).To(haveCondition(metav1.ConditionFalse, ReasonMigrating))
-		Consistently(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV1))
-
-		By("keeping the old template and reporting Degraded when the Job fails")
-		finishJob(jobV2, false)
-		Eventually(func() metav1.Condition { return condition(ns, "Degraded") }).Should(And(
-			haveCondition(metav1.ConditionTrue, ReasonMigrationFailed), HaveField("Message", ContainSubstring(jobV2.Name))))
-		Expect(deploymentImageOf(ns)).To(Equal(imageV1))
-		Expect(getUS(ns).Status.MigratedImage).To(Equal(imageV1))
-		Eventually(func() []string { return eventReasons(ns) }).Should(ContainElement(EventMigrationFailed))
-		Consistently(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV1))
-		Expect(getObj(ns, jobV2.Name, &batchv1.Job{})).To(Succeed(), "a failed Job is kept for its logs")
-		Eventually(func() *int32 {
-			Expect(getObj(ns, jobV2.Name, jobV2)).To(Succeed())
-			return jobV2.Spec.TTLSecondsAfterFinished
-		}).Should(BeNil(), "a failed Job loses the TTL it was created with, so that it is kept")
-
-		By("starting a new Job for a fixed image and rolling out once it succeeds")
-		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Image = imageV3 })
-		jobV3 := migrationJob(ns, imageV3)
-		Expect(jobV3.Name).NotTo(Equal(jobV2.Name))
-		Expect(deploymentImageOf(ns)).To(Equal(imageV1))
-		finishJob(jobV3, true)
-		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV3))
-		rollOutDeployment(ns)
-		Eventually(func() metav1.Condition { return condition(ns, "Ready") }).
-			Should(haveCondition(metav1.ConditionTrue, ReasonRolloutComplete))
-		us := getUS(ns)
-		Expect(us.Status.MigratedImage).To(Equal(imageV3))
-		Expect(condition(ns, "Degraded")).To(haveCondition(metav1.ConditionFalse, ReasonAsExpected))
-	})
-
-	It("rolls out directly when migrations are disabled", func() {
-		readyWith(ns, func(us *appsv1alpha1.UserService) { us.Spec.Migrations.Enabled = ptr.To(false) })
-		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Image = imageV2 })
-		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV2))
-		var jobs batchv1.JobList
-		Expect(k8sClient.List(ctx, &jobs, client.InNamespace(ns))).To(Succeed())
-		Expect(jobs.Items).To(BeEmpty())
-	})
-
 	It("sets Ready with the current observedGeneration on the status and every condition", func() {
 		readyWith(ns, nil)
 		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.LogLevel = "debug" })
@@ -326,68 +275,6 @@ var _ = Describe("UserService controller", func() {
 		}).Should(HaveLen(1))
 	})
 
-	It("does not take over a same-named Deployment it did not create", func() {
-		labels := map[string]string{"app": "someone-else"}
-		foreign := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "users", Labels: labels},
-			Spec: appsv1.DeploymentSpec{
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "someone/else:1"}}},
-				},
-			},
-		}
-		Expect(k8sClient.Create(ctx, foreign)).To(Succeed())
-		createSecret(ns, "db", "url", "postgres://u:p@db:5432/users")
-		createUserService(ns, func(us *appsv1alpha1.UserService) { us.Spec.Migrations.Enabled = ptr.To(false) })
-		Eventually(func() metav1.Condition { return condition(ns, "Degraded") }).Should(And(
-			haveCondition(metav1.ConditionTrue, ReasonResourceConflict),
-			HaveField("Message", ContainSubstring(`Deployment "users" already exists and is not controlled by this UserService`))))
-		got := &appsv1.Deployment{}
-		Expect(getObj(ns, "users", got)).To(Succeed())
-		Expect(got.OwnerReferences).To(BeEmpty())
-		Expect(got.Spec.Template.Spec.Containers).To(HaveLen(1))
-		Expect(got.Spec.Template.Spec.Containers[0].Image).To(Equal("someone/else:1"))
-		Expect(got.Labels).NotTo(HaveKey(resources.LabelManagedBy))
-	})
-
-	It("puts back a hand-edited child and recreates a deleted one", func() {
-		readyWith(ns, nil)
-
-		By("editing the Deployment's replicas and image by hand")
-		d := &appsv1.Deployment{}
-		Expect(getObj(ns, "users", d)).To(Succeed())
-		d.Spec.Replicas = ptr.To[int32](7)
-		d.Spec.Template.Spec.Containers[0].Image = "evil:latest"
-		Expect(k8sClient.Update(ctx, d)).To(Succeed())
-		Eventually(func() (string, error) {
-			err := getObj(ns, "users", d)
-			return d.Spec.Template.Spec.Containers[0].Image, err
-		}).Should(Equal(imageV1))
-		Expect(*d.Spec.Replicas).To(Equal(int32(2)))
-
-		By("editing the Service's port")
-		svc := &corev1.Service{}
-		Expect(getObj(ns, "users", svc)).To(Succeed())
-		svc.Spec.Ports[0].Port = 9999
-		Expect(k8sClient.Update(ctx, svc)).To(Succeed())
-		Eventually(func() (int32, error) {
-			err := getObj(ns, "users", svc)
-			return svc.Spec.Ports[0].Port, err
-		}).Should(Equal(int32(80)))
-
-		By("deleting the Deployment")
-		Expect(k8sClient.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "users"}})).To(Succeed())
-		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV1))
-
-		By("deleting the Service and the PodDisruptionBudget")
-		Expect(k8sClient.Delete(ctx, svc)).To(Succeed())
-		Expect(k8sClient.Delete(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "users"}})).To(Succeed())
-		Eventually(func() error { return getObj(ns, "users", &corev1.Service{}) }).Should(Succeed())
-		Eventually(func() error { return getObj(ns, "users", &policyv1.PodDisruptionBudget{}) }).Should(Succeed())
-	})
-
 	It("writes nothing when a reconcile has nothing to do", func() {
 		installServiceMonitorCRD()
 		readyWith(ns, func(us *appsv1alpha1.UserService) {
@@ -483,85 +370,6 @@ var _ = Describe("UserService controller", func() {
 		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV2))
 	})
 
-	It("creates, updates and removes the HPA and the PodDisruptionBudget as the spec changes", func() {
-		readyWith(ns, nil)
-		pdb := &policyv1.PodDisruptionBudget{}
-		Expect(getObj(ns, "users", pdb)).To(Succeed())
-
-		By("enabling autoscaling: the HPA owns the replica count")
-		updateUS(ns, func(us *appsv1alpha1.UserService) {
-			us.Spec.Autoscaling = &appsv1alpha1.AutoscalingSpec{MinReplicas: ptr.To[int32](3), MaxReplicas: 6}
-		})
-		hpa := &autoscalingv2.HorizontalPodAutoscaler{}
-		Eventually(func() error { return getObj(ns, "users", hpa) }).Should(Succeed())
-		Expect(*hpa.Spec.MinReplicas).To(Equal(int32(3)))
-		Eventually(func() bool { return operatorOwnsReplicas(ns) }).Should(BeFalse())
-		Consistently(func() int32 {
-			d := &appsv1.Deployment{}
-			Expect(getObj(ns, "users", d)).To(Succeed())
-			return *d.Spec.Replicas
-		}).Should(Equal(int32(2)), "handing replicas to the HPA must not reset them to the default of 1")
-
-		By("changing the HPA bounds")
-		updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Autoscaling.MaxReplicas = 9 })
-		Eventually(func() (int32, error) { err := getObj(ns, "users", hpa); return hpa.Spec.MaxReplicas, err }).Should(Equal(int32(9)))
-
-		By("setting an explicit budget")
-		updateUS(ns, func(us *appsv1alpha1.UserService) {
-			us.Spec.PodDisruptionBudget = &appsv1alpha1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromString("50%"))}
-		})
-		Eventually(func() (*intstr.IntOrString, error) {
-			err := getObj(ns, "users", pdb)
-			return pdb.Spec.MinAvailable, err
-		}).
-			Should(HaveValue(Equal(intstr.FromString("50%"))))
-		Expect(pdb.Spec.MaxUnavailable).To(BeNil())
-
-		By("removing autoscaling and the budget with one replica: both are deleted")
-		updateUS(ns, func(us *appsv1alpha1.UserService) {
-			us.Spec.Autoscaling = nil
-			us.Spec.PodDisruptionBudget = nil
-			us.Spec.Replicas = ptr.To[int32](1)
-		})
-		Eventually(func() error { return getObj(ns, "users", &autoscalingv2.HorizontalPodAutoscaler{}) }).Should(Satisfy(apierrors.IsNotFound))
-		Eventually(func() error { return getObj(ns, "users", &policyv1.PodDisruptionBudget{}) }).Should(Satisfy(apierrors.IsNotFound))
-		Eventually(func() int32 {
-			d := &appsv1.Deployment{}
-			Expect(getObj(ns, "users", d)).To(Succeed())
-			return *d.Spec.Replicas
-		}).Should(Equal(int32(1)))
-	})
-
-	It("prunes old migration Jobs, keeping the last 3", func() {
-		readyWith(ns, nil)
-		for i, image := range []string{imageV2, imageV3, imageV1 + "-a", imageV1 + "-b"} {
-			updateUS(ns, func(us *appsv1alpha1.UserService) { us.Spec.Image = image })
-			succeedMigration(ns, image)
-			Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(image), "step %d", i)
-		}
-		Eventually(func() ([]batchv1.Job, error) {
-			var jobs batchv1.JobList
-			return jobs.Items, k8sClient.List(ctx, &jobs, client.InNamespace(ns))
-		}).Should(HaveLen(3))
-		Expect(getObj(ns, resources.MigrationJobName(getUS(ns), imageV1+"-b"), &batchv1.Job{})).To(Succeed())
-	})
-
-	It("serves the scale subresource, and scaling reaches the Deployment", func() {
-		readyWith(ns, nil)
-		us := getUS(ns)
-		scale := &autoscalingv1.Scale{}
-		Expect(k8sClient.SubResource("scale").Get(ctx, us, scale)).To(Succeed())
-		Expect(scale.Status.Selector).To(Equal("app.kubernetes.io/instance=users,app.kubernetes.io/name=user-service"))
-		Expect(scale.Status.Replicas).To(Equal(int32(2)))
-		scale.Spec.Replicas = 4
-		Expect(k8sClient.SubResource("scale").Update(ctx, us, client.WithSubResourceBody(scale))).To(Succeed())
-		Eventually(func() int32 {
-			d := &appsv1.Deployment{}
-			Expect(getObj(ns, "users", d)).To(Succeed())
-			return *d.Spec.Replicas
-		}).Should(Equal(int32(4)))
-	})
-
 	It("caches no Secret, not even its own", func() {
 		readyWith(ns, nil)
 		createSecret(ns, "unrelated", "k", "v")
@@ -571,16 +379,3 @@ var _ = Describe("UserService controller", func() {
 		Expect(list.Items).To(BeEmpty())
 	})
 })
-
-// operatorOwnsReplicas reports whether the operator's field manager owns the Deployment's spec.replicas.
-func operatorOwnsReplicas(ns string) bool {
-	d := &appsv1.Deployment{}
-	Expect(getObj(ns, "users", d)).To(Succeed())
-	for _, mf := range d.ManagedFields {
-		if mf.Manager == resources.FieldOwner && mf.Operation == metav1.ManagedFieldsOperationApply &&
-			strings.Contains(string(mf.FieldsV1.Raw), `"f:replicas"`) {
-			return true
-		}
-	}
-	return false
-}
