@@ -32,7 +32,12 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition objects.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./internal/controller/..." output:crd:artifacts:config=config/crd/bases
-	@$(MAKE) --no-print-directory helm-sync
+	@$(MAKE) --no-print-directory helm-sync api-docs
+
+.PHONY: api-docs
+api-docs: crd-ref-docs ## Generate docs/api-reference.md from the API types (run by make manifests).
+	$(CRD_REF_DOCS) --source-path=./api --config=hack/api-docs/config.yaml --templates-dir=hack/api-docs/templates \
+		--renderer=markdown --output-path=docs/api-reference.md --log-level=ERROR
 
 .PHONY: generate
 generate: controller-gen proto ## Generate DeepCopy methods and the gRPC code.
@@ -174,6 +179,14 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 controller-gen: $(CONTROLLER_GEN) ## Download controller-gen locally if necessary.
 $(CONTROLLER_GEN): $(LOCALBIN)
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
+CRD_REF_DOCS_VERSION ?= v0.3.0
+
+.PHONY: crd-ref-docs
+crd-ref-docs: $(CRD_REF_DOCS) ## Download crd-ref-docs (the API reference generator) locally if necessary.
+$(CRD_REF_DOCS): $(LOCALBIN)
+	$(call go-install-tool,$(CRD_REF_DOCS),github.com/elastic/crd-ref-docs,$(CRD_REF_DOCS_VERSION))
 
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 GOLANGCI_LINT_VERSION ?= v2.15.0
