@@ -18,6 +18,7 @@ limitations under the License.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -32,6 +33,9 @@ import (
 	"github.com/userservice-dev/userservice-operator/internal/controller"
 	"github.com/userservice-dev/userservice-operator/internal/manager"
 )
+
+// defaultUserServiceImage is the default of --user-service-image: the user service released with the operator.
+const defaultUserServiceImage = "ghcr.io/userservice-dev/user-service:v0.1.0"
 
 // options holds the command-line flags.
 type options struct {
@@ -80,7 +84,7 @@ func parseFlags(fs *flag.FlagSet, args []string) options {
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader-election Lease; empty means the pod's own namespace (required out of cluster).")
-	fs.StringVar(&o.userServiceImage, "user-service-image", "ghcr.io/userservice-dev/user-service:v0.1.0",
+	fs.StringVar(&o.userServiceImage, "user-service-image", defaultUserServiceImage,
 		"Image used for a UserService whose spec.image is empty.")
 	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces to watch; empty watches all namespaces.")
@@ -107,7 +111,7 @@ func run(o options) error {
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrentReconciles)
 	}
 	if strings.TrimSpace(o.userServiceImage) == "" {
-		return fmt.Errorf("--user-service-image must not be empty: pass an image such as ghcr.io/userservice-dev/user-service:v0.1.0")
+		return fmt.Errorf("--user-service-image must not be empty: pass an image such as %s", defaultUserServiceImage)
 	}
 	allowedSecrets, err := controller.ParseSecretLabel(o.allowedSecretLabel)
 	if err != nil {
@@ -165,7 +169,7 @@ func checkMetricsCert(o options) error {
 		return nil
 	}
 	if !o.secureMetrics {
-		return fmt.Errorf("--metrics-cert-path is set but --metrics-secure=false serves plain HTTP: drop one of them")
+		return errors.New("--metrics-cert-path is set but --metrics-secure=false serves plain HTTP: drop one of them")
 	}
 	for _, name := range []string{o.metricsCertName, o.metricsCertKey} {
 		if _, err := os.Stat(filepath.Join(o.metricsCertPath, name)); err != nil {

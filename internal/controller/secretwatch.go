@@ -17,6 +17,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -140,10 +141,10 @@ func (w *secretWatch) stream(ctx context.Context, ns, rv string, q workqueue.Typ
 		case <-ctx.Done():
 			return nil
 		case <-rw.Done():
-			return fmt.Errorf("the watch stopped")
+			return errors.New("the watch stopped")
 		case ev, ok := <-rw.ResultChan():
 			if !ok {
-				return fmt.Errorf("the watch closed")
+				return errors.New("the watch closed")
 			}
 			if ev.Type == watch.Error {
 				return fmt.Errorf("the watch failed: %v", ev.Object)
