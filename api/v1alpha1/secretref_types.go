@@ -72,8 +72,10 @@ type JWTSecretRef struct {
 // EventsSpec configures the user events.
 type EventsSpec struct {
 	// amqpURLSecretRef selects the Secret key holding the RabbitMQ URL
-	// (amqp://user:password@host:5672/vhost). It becomes AMQP_URL, and its
-	// value is part of the secret hash, so that a change rolls the pods.
+	// (amqp://user:password@host:5672/vhost). It becomes AMQP_URL in the
+	// Deployment's pods (not the migration Job's), and its value is part of
+	// the secret hash, so that a change rolls the pods. While the Secret or
+	// its key is missing, the UserService reports EventsSecretNotFound.
 	// +optional
 	AMQPURLSecretRef *AMQPURLSecretRef `json:"amqpURLSecretRef,omitempty"`
 }
