@@ -380,9 +380,6 @@ var _ = Describe("UserService controller", func() {
 			}
 			return v
 		}
-		Eventually(func() bool { // Wait for the TTL patch and the last status write to settle.
-			return migrationJobTTLSet(ns) && condition(ns, "Ready").Status == metav1.ConditionTrue
-		}).Should(BeTrue())
 		before := versions()
 		counted := &writeCounter{Client: reconciler.Client}
 		idle := *reconciler
@@ -539,15 +536,6 @@ var _ = Describe("UserService controller", func() {
 		Expect(list.Items).To(BeEmpty())
 	})
 })
-
-// migrationJobTTLSet reports whether the v1 migration Job got its TTL.
-func migrationJobTTLSet(ns string) bool {
-	job := &batchv1.Job{}
-	if err := getObj(ns, resources.MigrationJobName(getUS(ns), imageV1), job); err != nil {
-		return false
-	}
-	return job.Spec.TTLSecondsAfterFinished != nil
-}
 
 // operatorOwnsReplicas reports whether the operator's field manager owns the Deployment's spec.replicas.
 func operatorOwnsReplicas(ns string) bool {
