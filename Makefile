@@ -35,8 +35,21 @@ manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition o
 	@$(MAKE) --no-print-directory helm-sync
 
 .PHONY: generate
-generate: controller-gen ## Generate DeepCopy methods.
+generate: controller-gen proto ## Generate DeepCopy methods and the gRPC code.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: proto
+proto: buf protoc-gen-go protoc-gen-connect-go ## Lint proto/ and generate its Go code into pkg/api with buf (run by make generate).
+	$(BUF) lint proto
+	rm -rf pkg/api
+	PATH="$(LOCALBIN):$$PATH" $(BUF) generate
+
+.PHONY: proto-breaking
+proto-breaking: buf ## Check proto/ for breaking changes against the last release tag (v*), when there is one.
+	@tag=$$(git tag --list 'v*' --sort=-v:refname | head -n1); \
+	if [ -z "$$tag" ]; then echo "No release tag yet: skipping buf breaking"; exit 0; fi; \
+	echo "buf breaking against $$tag"; \
+	$(BUF) breaking proto --against ".git#tag=$$tag,subdir=proto"
 
 .PHONY: fmt
 fmt: ## Run go fmt against code.
@@ -169,6 +182,30 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 golangci-lint: $(GOLANGCI_LINT) ## Download golangci-lint locally if necessary.
 $(GOLANGCI_LINT): $(LOCALBIN)
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+BUF ?= $(LOCALBIN)/buf
+BUF_VERSION ?= v1.75.0
+PROTOC_GEN_GO ?= $(LOCALBIN)/protoc-gen-go
+# Keep in step with google.golang.org/protobuf in go.mod.
+PROTOC_GEN_GO_VERSION ?= v1.36.12
+PROTOC_GEN_CONNECT_GO ?= $(LOCALBIN)/protoc-gen-connect-go
+# Keep in step with connectrpc.com/connect in go.mod.
+PROTOC_GEN_CONNECT_GO_VERSION ?= v1.21.1
+
+.PHONY: buf
+buf: $(BUF) ## Download buf locally (from the Go module proxy) if necessary.
+$(BUF): $(LOCALBIN)
+	$(call go-install-tool,$(BUF),github.com/bufbuild/buf/cmd/buf,$(BUF_VERSION))
+
+.PHONY: protoc-gen-go
+protoc-gen-go: $(PROTOC_GEN_GO) ## Download protoc-gen-go locally if necessary.
+$(PROTOC_GEN_GO): $(LOCALBIN)
+	$(call go-install-tool,$(PROTOC_GEN_GO),google.golang.org/protobuf/cmd/protoc-gen-go,$(PROTOC_GEN_GO_VERSION))
+
+.PHONY: protoc-gen-connect-go
+protoc-gen-connect-go: $(PROTOC_GEN_CONNECT_GO) ## Download protoc-gen-connect-go locally if necessary.
+$(PROTOC_GEN_CONNECT_GO): $(LOCALBIN)
+	$(call go-install-tool,$(PROTOC_GEN_CONNECT_GO),connectrpc.com/connect/cmd/protoc-gen-connect-go,$(PROTOC_GEN_CONNECT_GO_VERSION))
 
 HELM ?= $(LOCALBIN)/helm
 HELM_VERSION ?= v3.22.0

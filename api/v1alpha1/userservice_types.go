@@ -44,6 +44,7 @@ const (
 )
 
 // UserServiceSpec is the desired state of a user-service deployment.
+// +kubebuilder:validation:XValidation:rule="!has(self.grpc) || !has(self.grpc.port) || !has(self.service) || !has(self.service.port) || self.grpc.port != self.service.port || (has(self.grpc.enabled) && !self.grpc.enabled)",message="spec.grpc.port must differ from spec.service.port: the Service serves both"
 type UserServiceSpec struct {
 	// image is the user-service container image. When empty, the operator's
 	// --user-service-image flag is used (ghcr.io/userservice-dev/user-service:v0.1.0 by default).
@@ -94,7 +95,7 @@ type UserServiceSpec struct {
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
 	// probes overrides the periods and thresholds of the liveness (/health),
-	// readiness (/ready) and startup probes.
+	// readiness (gRPC health, or /ready without gRPC) and startup probes.
 	// +optional
 	Probes ProbesSpec `json:"probes,omitempty"`
 
@@ -106,6 +107,7 @@ type UserServiceSpec struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:XValidation:rule="self.all(e, e.name != 'DATABASE_URL' && e.name != 'JWT_SECRET')",message="spec.env must not set DATABASE_URL or JWT_SECRET: use spec.database.urlSecretRef and spec.auth.jwtSecretRef instead"
 	// +kubebuilder:validation:XValidation:rule="self.all(e, !(e.name in ['SERVER_PORT', 'LOG_LEVEL', 'SHUTDOWN_DRAIN', 'SHUTDOWN_TIMEOUT']))",message="spec.env must not set SERVER_PORT, LOG_LEVEL, SHUTDOWN_DRAIN or SHUTDOWN_TIMEOUT: the operator sets them (use spec.logLevel for LOG_LEVEL)"
+	// +kubebuilder:validation:XValidation:rule="self.all(e, e.name != 'GRPC_PORT' && e.name != 'AMQP_URL')",message="spec.env must not set GRPC_PORT or AMQP_URL: use spec.grpc and spec.events.amqpURLSecretRef instead"
 	Env []corev1.EnvVar `json:"env,omitempty"`
 
 	// logLevel is the service's LOG_LEVEL.
@@ -118,6 +120,19 @@ type UserServiceSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Service ServiceSpec `json:"service,omitempty"`
+
+	// grpc configures the service's gRPC API (userservice.v1.UserService,
+	// the standard health service and reflection).
+	// +optional
+	// +kubebuilder:default={}
+	GRPC GRPCSpec `json:"grpc,omitempty"`
+
+	// events configures the user events (user.created, user.updated,
+	// user.deleted) that the service publishes to RabbitMQ through its
+	// transactional outbox. Without amqpURLSecretRef no event is written
+	// or published.
+	// +optional
+	Events EventsSpec `json:"events,omitempty"`
 
 	// podTemplate adds scheduling and metadata settings to the pods.
 	// +optional
@@ -221,7 +236,8 @@ type ProbesSpec struct {
 	// liveness overrides the GET /health probe (default period 10s, timeout 1s, failureThreshold 3).
 	// +optional
 	Liveness *ProbeTuning `json:"liveness,omitempty"`
-	// readiness overrides the GET /ready probe (default period 5s, timeout 1s, failureThreshold 3).
+	// readiness overrides the readiness probe: the grpc probe of the standard health service
+	// when spec.grpc is enabled, GET /ready otherwise (default period 5s, timeout 1s, failureThreshold 3).
 	// +optional
 	Readiness *ProbeTuning `json:"readiness,omitempty"`
 	// startup overrides the GET /health startup probe (default period 2s, failureThreshold 30).
@@ -268,6 +284,53 @@ type ServiceSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port,omitempty"`
+}
+
+// GRPCSpec configures the gRPC API.
+// +kubebuilder:validation:XValidation:rule="!has(self.port) || self.port != 3000",message="spec.grpc.port must not be 3000: that is the pods' HTTP port"
+type GRPCSpec struct {
+	// enabled serves the gRPC API: the pods listen on port (GRPC_PORT), the
+	// Service gets a port named grpc (appProtocol grpc), and the readiness
+	// probe becomes Kubernetes' grpc probe of the standard health service,
+	// which follows the same checks as /ready. When false, GRPC_PORT is 0
+	// and the readiness probe is GET /ready.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// port is the pods' gRPC port and the Service's grpc port.
+	// +optional
+	// +kubebuilder:default=50051
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+}
+
+// EventsSpec configures the user events.
+type EventsSpec struct {
+	// amqpURLSecretRef selects the Secret key holding the RabbitMQ URL
+	// (amqp://user:password@host:5672/vhost). It becomes AMQP_URL, and its
+	// value is part of the secret hash, so that a change rolls the pods.
+	// +optional
+	AMQPURLSecretRef *AMQPURLSecretRef `json:"amqpURLSecretRef,omitempty"`
+}
+
+// AMQPURLSecretRef selects a key of a Secret in the UserService's namespace.
+type AMQPURLSecretRef struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// key of the Secret's data holding the URL.
+	// +optional
+	// +kubebuilder:default=url
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
 }
 
 // PodTemplateSpec adds metadata and scheduling settings to the pods.
@@ -389,7 +452,7 @@ type UserServiceStatus struct {
 	Selector string `json:"selector,omitempty"`
 }
 
-// UserService runs the user-service REST API on PostgreSQL and gates each
+// UserService runs the user-service REST and gRPC APIs on PostgreSQL and gates each
 // rollout on the success of its database migrations.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -44,36 +45,53 @@ func taggedCreates(tag string) func(events.Event) bool {
 	}
 }
 
-// createUsers creates n users with tag through s, with a few concurrent
-// clients so that inserts share batches, and returns their ids.
+// createUsers creates n users with tag through REST, with a few
+// concurrent clients so that inserts share batches, and returns their ids.
 func createUsers(t *testing.T, s *service, tag string, from, n int) map[int64]bool {
 	t.Helper()
+	return createConcurrently(t, from, n, func(i int64) (int64, error) {
+		r := s.write(t, "POST", "/api/v1/users", fmt.Sprintf(`{"name":"user %d","email":"u%d@%s.example.com"}`, i, i, tag))
+		if r.status != http.StatusCreated {
+			return 0, fmt.Errorf("create %d: %d %s", i, r.status, r.body)
+		}
+		var u user
+		r.json(t, &u)
+		return u.ID, nil
+	})
+}
+
+// createUsersGRPC creates n users with tag through gRPC, as createUsers
+// does through REST.
+func createUsersGRPC(t *testing.T, s *service, tag string, from, n int) map[int64]bool {
+	t.Helper()
+	c := rpcCaller{conn: s.grpcConn(t), token: s.token}
+	return createConcurrently(t, from, n, func(i int64) (int64, error) {
+		u, err := c.create(fmt.Sprintf("user %d", i), fmt.Sprintf("u%d@%s.example.com", i, tag))
+		return u.GetId(), err
+	})
+}
+
+// createConcurrently calls create for from..from+n-1 from 8 goroutines and
+// returns the ids it answered; a caller stops at its first error.
+func createConcurrently(t *testing.T, from, n int, create func(i int64) (int64, error)) map[int64]bool {
 	var mu sync.Mutex
 	ids := make(map[int64]bool, n)
 	var wg sync.WaitGroup
 	next := atomic.Int64{}
 	next.Store(int64(from))
 	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(from+n) {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(from+n); i = next.Add(1) - 1 {
+				id, err := create(i)
+				if err != nil {
+					t.Error(err)
 					return
 				}
-				r := s.write(t, "POST", "/api/v1/users", fmt.Sprintf(`{"name":"user %d","email":"u%d@%s.example.com"}`, i, i, tag))
-				if r.status != http.StatusCreated {
-					t.Errorf("create %d: %d %s", i, r.status, r.body)
-					return
-				}
-				var u user
-				r.json(t, &u)
 				mu.Lock()
-				ids[u.ID] = true
+				ids[id] = true
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return ids
@@ -253,12 +271,21 @@ func TestNoEventsWithoutAMQPURL(t *testing.T) {
 	}
 }
 
-// TestEveryRESTCreatePublishesOneEvent creates 200 users through REST
-// (concurrently, so inserts share batches) and checks that exactly 200
-// distinct user.created events arrive, one per user and none twice.
-func TestEveryRESTCreatePublishesOneEvent(t *testing.T) {
+// TestEveryRESTAndGRPCCreatePublishesOneEvent creates 200 users, 100
+// through REST and 100 through gRPC at the same time (concurrently, so
+// inserts share batches), and checks that exactly 200 distinct
+// user.created events arrive, one per user and none twice.
+func TestEveryRESTAndGRPCCreatePublishesOneEvent(t *testing.T) {
 	consumer, s, _, tag := startWithEvents(t)
-	ids := createUsers(t, s, tag, 0, 200)
+	var viaGRPC map[int64]bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		viaGRPC = createUsersGRPC(t, s, tag, 100, 100)
+	}()
+	ids := createUsers(t, s, tag, 0, 100)
+	<-done
+	maps.Copy(ids, viaGRPC)
 	consumer.WaitDistinct(200, taggedCreates(tag), eventWait)
 	msgs := settled(t, s, consumer, taggedCreates(tag))
 	if len(ids) != 200 || len(msgs) != 200 || amqptest.Distinct(msgs) != 200 {
@@ -354,7 +381,7 @@ func startSubprocess(t *testing.T, dbURL, amqpURL string, logs *syncBuffer) (*ex
 	port := freePort(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeSubprocess$", "-test.v")
 	cmd.Env = append(os.Environ(), "USER_SERVICE_SUBPROCESS=1", "DATABASE_URL="+dbURL, "AMQP_URL="+amqpURL,
-		"JWT_SECRET="+testSecret, "SERVER_PORT="+strconv.Itoa(port), "SHUTDOWN_DRAIN=0s")
+		"JWT_SECRET="+testSecret, "SERVER_PORT="+strconv.Itoa(port), "GRPC_PORT=0", "SHUTDOWN_DRAIN=0s")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

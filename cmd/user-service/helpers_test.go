@@ -50,6 +50,8 @@ type service struct {
 	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
+	// grpcAddr is the gRPC port's host:port ("" when GRPC_PORT=0).
+	grpcAddr string
 }
 
 // envFunc turns a map into a getenv function.
@@ -60,12 +62,22 @@ func envFunc(env map[string]string) func(string) string {
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+	return freePorts(t, 1)[0]
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("finding a free port: %v", err)
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // migrateUp runs `migrate up` against dbURL.
@@ -85,10 +97,17 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 	for k, v := range env {
 		full[k] = v
 	}
-	port := freePort(t)
+	ports := freePorts(t, 2)
+	port := ports[0]
 	full["SERVER_PORT"] = strconv.Itoa(port)
+	if _, ok := full["GRPC_PORT"]; !ok {
+		full["GRPC_PORT"] = strconv.Itoa(ports[1])
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &service{base: "http://127.0.0.1:" + strconv.Itoa(port), logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	if full["GRPC_PORT"] != "0" {
+		s.grpcAddr = "127.0.0.1:" + full["GRPC_PORT"]
+	}
 	go func() { s.done <- run(ctx, []string{"serve"}, envFunc(full), s.logs) }()
 	t.Cleanup(func() { s.stop(t) })
 	token, err := auth.Sign([]byte(full["JWT_SECRET"]), "test", time.Hour)

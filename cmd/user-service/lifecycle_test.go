@@ -31,6 +31,8 @@ func TestConfigErrors(t *testing.T) {
 		{"no secret", "JWT_SECRET", "", "JWT_SECRET must be at least 32 bytes"},
 		{"short secret", "JWT_SECRET", "short-secret-hunter2", "JWT_SECRET must be at least 32 bytes"},
 		{"bad port", "SERVER_PORT", "70000", "SERVER_PORT must be an integer"},
+		{"bad grpc port", "GRPC_PORT", "grpc", "GRPC_PORT must be an integer from 0 to 65535"},
+		{"grpc port clash", "GRPC_PORT", "3000", "GRPC_PORT and SERVER_PORT are both 3000"},
 		{"bad level", "LOG_LEVEL", "loud", "LOG_LEVEL must be one of"},
 		{"bad drain", "SHUTDOWN_DRAIN", "soon", "SHUTDOWN_DRAIN must be"},
 		{"bad pool", "DB_MAX_CONNS", "0", "DB_MAX_CONNS must be"},
@@ -63,7 +65,7 @@ func TestHelpAndCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, envFunc(nil), &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"serve", "migrate up", "migrate status", "SERVER_PORT", "default: 3000", "default: 5s", "default: 20s", "default: info", "AUTH_REQUIRED_FOR_READS", "DB_STATEMENT_TIMEOUT"} {
+	for _, want := range []string{"serve", "migrate up", "migrate status", "SERVER_PORT", "default: 3000", "default: 5s", "default: 20s", "default: info", "AUTH_REQUIRED_FOR_READS", "DB_STATEMENT_TIMEOUT", "GRPC_PORT", "default: 50051"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("--help lacks %q:\n%s", want, out.String())
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/userservice-dev/userservice-operator/internal/userservice/config"
 	api "github.com/userservice-dev/userservice-operator/internal/userservice/http"
 	"github.com/userservice-dev/userservice-operator/internal/userservice/migrations"
+	"github.com/userservice-dev/userservice-operator/internal/userservice/rpc"
 	"github.com/userservice-dev/userservice-operator/internal/userservice/store"
 	"github.com/userservice-dev/userservice-operator/internal/userservice/telemetry"
 )
@@ -55,9 +57,10 @@ func usage() string {
 	return config.Usage()
 }
 
-// serve runs the HTTP server until ctx ends, then shuts down gracefully:
-// readiness turns 503, the server keeps serving for SHUTDOWN_DRAIN, then
-// stops within SHUTDOWN_TIMEOUT, and the pool is closed.
+// serve runs the HTTP server, and the gRPC server unless GRPC_PORT is 0,
+// until ctx ends, then shuts down gracefully: readiness turns 503, the
+// servers keep serving for SHUTDOWN_DRAIN, then stop within
+// SHUTDOWN_TIMEOUT, and the pool is closed.
 func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -91,22 +94,42 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listening on SERVER_PORT %d: %w", cfg.Port, err)
 	}
+	grpcLn, err := listenGRPC(cfg.GRPCPort)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	ev := startEvents(ctx, cfg, pool, logger)
 	st := store.Open(pool, store.DefaultWorkers(int(pool.Config().MaxConns)), ev.storeOptions...)
 	defer st.Close()
 	defer closeWithin(exitStepTimeout, ev.stop, logger)
-	metrics := api.NewMetrics(append([]prometheus.Collector{telemetry.NewPoolCollector(pool), st.Collector()}, ev.collectors...)...)
-	go telemetry.ReleaseMemoryWhenIdle(ctx, metrics.Handled, idleMemoryInterval)
+	rpcMetrics := rpc.NewMetrics()
+	metrics := api.NewMetrics(append([]prometheus.Collector{telemetry.NewPoolCollector(pool), st.Collector(), rpcMetrics},
+		ev.collectors...)...)
+	go telemetry.ReleaseMemoryWhenIdle(ctx, func() uint64 { return metrics.Handled() + rpcMetrics.Handled() }, idleMemoryInterval)
 	probe := store.NewProbe(pool)
 	defer closeWithin(exitStepTimeout, probe.Close, logger)
 	ready := api.NewReadiness(probe.Ping, schemaVersion(probe), requiredSchema(cfg), logger)
+	verifier := auth.NewVerifier(cfg.JWTSecret)
 	handler := api.NewHandler(api.Options{
-		Store: st, Verifier: auth.NewVerifier(cfg.JWTSecret), Readiness: ready,
+		Store: st, Verifier: verifier, Readiness: ready,
 		Metrics: metrics, Logger: logger,
 		AuthRequiredForReads: cfg.AuthRequiredForReads, Wrap: wrap, AccessLog: accessLogWriter(cfg.LogLevel, logs),
 	})
+	draining := new(atomic.Bool)
+	servers := []server{{name: "HTTP", ln: ln, srv: newHTTPServer(closeWhileDraining(handler, draining), logger)}}
+	if grpcLn != nil {
+		g, err := grpcServer(grpcLn, rpc.Options{Store: st, Verifier: verifier, Readiness: ready, Metrics: rpcMetrics,
+			Logger: logger, AuthRequiredForReads: cfg.AuthRequiredForReads, Tracing: wrap != nil}, logger)
+		if err != nil {
+			ln.Close()
+			grpcLn.Close()
+			return err
+		}
+		servers = append(servers, g)
+	}
 	go startupChecks(ctx, pool, ready, logger)
-	return serveUntilDone(ctx, ln, handler, ready, cfg, logger)
+	return serveUntilDone(ctx, servers, ready, draining, cfg, logger)
 }
 
 // schemaVersion returns a function that reads the schema version through
@@ -153,11 +176,17 @@ func startupChecks(ctx context.Context, pool *pgxpool.Pool, ready *api.Readiness
 	}
 }
 
-// serveUntilDone serves on ln until ctx ends, then drains and shuts down.
-func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, ready *api.Readiness, cfg config.Config, logger *slog.Logger) error {
-	var draining atomic.Bool
-	srv := &http.Server{
-		Handler:           closeWhileDraining(h, &draining),
+// server is one of the service's servers and the socket it serves.
+type server struct {
+	name string // "HTTP" or "gRPC", in logs and errors
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// newHTTPServer returns a server for h with the service's timeouts.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -165,12 +194,33 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, ready 
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("Started HTTP server", "addr", ln.Addr().String())
+}
+
+// serveUntilDone runs every server until ctx ends, then drains and shuts
+// them down together: readiness (and so the gRPC health service) turns
+// not ready and draining is set, they keep serving for SHUTDOWN_DRAIN, and
+// then finish their requests within SHUTDOWN_TIMEOUT. (gRPC clients need no
+// Connection: close: Shutdown's HTTP/2 GOAWAY makes them retry the calls
+// it refuses on a new connection.)
+func serveUntilDone(ctx context.Context, servers []server, ready *api.Readiness, draining *atomic.Bool,
+	cfg config.Config, logger *slog.Logger) error {
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serving %s: %w", s.name, err)
+				return
+			}
+			errc <- nil
+		}()
+		logger.Info("Started "+s.name+" server", "addr", s.ln.Addr().String())
+	}
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serving HTTP: %w", err)
+		for _, s := range servers {
+			_ = s.srv.Close()
+		}
+		return err
 	case <-ctx.Done():
 	}
 	ready.ShuttingDown()
@@ -179,19 +229,42 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, ready 
 	time.Sleep(cfg.ShutdownDrain)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		// Closing the connections cancels the requests' contexts, which
-		// cancels their statements and gives their connections back.
-		_ = srv.Close()
-		logger.Warn("Closed HTTP server forcibly: requests were still running after SHUTDOWN_TIMEOUT",
-			"shutdown_timeout", cfg.ShutdownTimeout.String())
-		return fmt.Errorf("requests still running after SHUTDOWN_TIMEOUT %s were cut off: %w", cfg.ShutdownTimeout, err)
+	if err := shutdownAll(sctx, servers, cfg, logger); err != nil {
+		return err
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving HTTP: %w", err)
+	for range servers {
+		if err := <-errc; err != nil {
+			return err
+		}
 	}
-	logger.Info("Stopped HTTP server")
 	return nil
+}
+
+// shutdownAll shuts the servers down at the same time, each finishing its
+// requests until ctx ends. A server with requests still running then is
+// closed forcibly: closing the connections cancels the requests' contexts,
+// which cancels their statements and gives their connections back.
+func shutdownAll(ctx context.Context, servers []server, cfg config.Config, logger *slog.Logger) error {
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Go(func() { errs[i] = s.srv.Shutdown(ctx) })
+	}
+	wg.Wait()
+	var cut error
+	for i, s := range servers {
+		if errs[i] == nil {
+			logger.Info("Stopped " + s.name + " server")
+			continue
+		}
+		_ = s.srv.Close()
+		logger.Warn("Closed "+s.name+" server forcibly: requests were still running after SHUTDOWN_TIMEOUT",
+			"shutdown_timeout", cfg.ShutdownTimeout.String())
+		if cut == nil {
+			cut = fmt.Errorf("requests still running after SHUTDOWN_TIMEOUT %s were cut off: %w", cfg.ShutdownTimeout, errs[i])
+		}
+	}
+	return cut
 }
 
 // closeWithin runs closeFn, waiting for it at most d: a connection still

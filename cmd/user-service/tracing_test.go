@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -15,14 +16,22 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	pb "github.com/userservice-dev/userservice-operator/pkg/api/userservice/v1"
+	"github.com/userservice-dev/userservice-operator/pkg/api/userservice/v1/userservicev1connect"
 )
 
 // TestTracingExportsHTTPAndDatabaseSpans points the service at a fake OTLP
 // collector and checks that a request carrying a W3C traceparent yields a
 // server span, child of the caller's span, and a database span, child of the
-// server span, under the service.name resource. The collector decodes each body with the
-// OTLP protobuf types, rejecting unknown fields, as a real collector would.
+// server span, and that an RPC carrying one in its metadata yields a gRPC
+// server span in its trace, all under the service.name resource. The
+// collector decodes each body with the OTLP protobuf types, rejecting unknown
+// fields, as a real collector would.
 func TestTracingExportsHTTPAndDatabaseSpans(t *testing.T) {
 	var mu sync.Mutex
 	var requests []*coltracepb.ExportTraceServiceRequest
@@ -49,6 +58,12 @@ func TestTracingExportsHTTPAndDatabaseSpans(t *testing.T) {
 	if r.status != http.StatusNotFound {
 		t.Fatalf("GET: %d", r.status)
 	}
+	const rpcTraceID, rpcParentID = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-"+rpcTraceID+"-"+rpcParentID+"-01")
+	err := s.grpcConn(t).Invoke(ctx, userservicev1connect.UserServiceGetUserProcedure, &pb.GetUserRequest{Id: 1}, new(pb.User))
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("GetUser: %v", err)
+	}
 	s.stop(t) // flushes the exporter
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -56,13 +71,16 @@ func TestTracingExportsHTTPAndDatabaseSpans(t *testing.T) {
 		got := exportedSpans(requests)
 		mu.Unlock()
 		server, db := got.find(traceID, "GET /api/v1/users/{id}"), got.find(traceID, "db SELECT")
-		if server != nil && db != nil {
+		rpc := got.find(rpcTraceID, "userservice.v1.UserService/GetUser")
+		if server != nil && db != nil && rpc != nil {
 			checkSpan(t, *server, tracepb.Span_SPAN_KIND_SERVER, parentID)
 			checkSpan(t, *db, tracepb.Span_SPAN_KIND_CLIENT, hex.EncodeToString(server.span.SpanId))
+			checkSpan(t, *rpc, tracepb.Span_SPAN_KIND_SERVER, rpcParentID)
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("collector did not receive a server and a db span in trace %s; got:\n%s", traceID, got)
+			t.Fatalf("collector did not receive a server and a db span in trace %s and a gRPC span in trace %s; got:\n%s",
+				traceID, rpcTraceID, got)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -9,21 +9,28 @@
 #   2. wrk POST /api/v1/users (unique emails) 64 connections, DURATION
 #   3. pgbench -S -M prepared                64 clients, DURATION (read limit)
 #   4. pgbench -M prepared, one INSERT INTO users per transaction (write limit)
-#   5. with events on (AMQP_URL to a throwaway RabbitMQ, hack/rabbitmq.sh):
+#   5. gRPC GetUser {random id} through google.golang.org/grpc
+#      (hack/bench/grpcload), 64 callers, DURATION, multiplexed on
+#      GRPC_CONNECTIONS (2) HTTP/2 connections as gRPC clients do (one
+#      connection per caller, like wrk's, costs the service about twice the
+#      CPU per call: no two calls share a write)
+#   6. with events on (AMQP_URL to a throwaway RabbitMQ, hack/rabbitmq.sh):
 #      wrk POST again, then the pgbench insert limit again
-# Each wrk run is followed at once by its pgbench limit (GET, pgbench -S,
-# POST, pgbench insert) so both sides of a ratio see the same background load;
-# and prints read_ratio=, write_ratio=, write_ratio_events=, non-2xx counts,
-# p99 latencies and the service's idle and peak RSS. It installs nothing: it
-# says what is missing. Events are off in runs 1-4 (the default).
+# Each service run is followed at once by its pgbench limit (GET, pgbench -S,
+# gRPC GetUser, pgbench -S, POST, pgbench insert) so both sides of a ratio see
+# the same background load; and prints read_ratio=, grpc_read_ratio=,
+# write_ratio=, write_ratio_events=, non-2xx counts, p99 latencies and the
+# service's idle and peak RSS. It installs nothing: it says what is missing.
+# Events are off in runs 1-5 (the default).
 #
-# Knobs: DURATION (20s), CONNECTIONS (64), THREADS (2), DB_MAX_CONNS, KEEP_LOGS=1,
-# EVENTS=0 (skip run 5).
+# Knobs: DURATION (20s), CONNECTIONS (64), THREADS (2), GRPC_CONNECTIONS (2),
+# DB_MAX_CONNS, KEEP_LOGS=1, EVENTS=0 (skip run 6).
 set -euo pipefail
 
 DURATION="${DURATION:-20s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
+GRPC_CONNECTIONS="${GRPC_CONNECTIONS:-2}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -60,6 +67,7 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 log "building bin/user-service"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/user-service ./cmd/user-service
 log "binary size: $(stat -c %s bin/user-service) bytes"
+go build -o "$work/grpcload" ./hack/bench/grpcload
 
 log "starting PostgreSQL"
 admin_url="$(hack/pg-cluster.sh start "$work/pg")"
@@ -75,9 +83,9 @@ bin/user-service migrate up >/dev/null
 export JWT_SECRET="bench-secret-bench-secret-bench-secret-0123"
 TOKEN="$(hack/jwt.sh bench 86400)"
 export TOKEN
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-log "starting the service on :$port (LOG_LEVEL=info, metrics on, AUTH_REQUIRED_FOR_READS=true)"
-SERVER_PORT=$port LOG_LEVEL=info AUTH_REQUIRED_FOR_READS=true SHUTDOWN_DRAIN=0s \
+read -r port grpc_port < <(python3 -c 'import socket; a=socket.socket(); b=socket.socket(); a.bind(("127.0.0.1",0)); b.bind(("127.0.0.1",0)); print(a.getsockname()[1], b.getsockname()[1])')
+log "starting the service on :$port, gRPC on :$grpc_port (LOG_LEVEL=info, metrics on, AUTH_REQUIRED_FOR_READS=true)"
+SERVER_PORT=$port GRPC_PORT=$grpc_port LOG_LEVEL=info AUTH_REQUIRED_FOR_READS=true SHUTDOWN_DRAIN=0s \
   bin/user-service serve >"$work/service.log" 2>&1 &
 svc_pid=$!
 for _ in $(seq 1 100); do
@@ -151,6 +159,17 @@ log "pgbench -S -M prepared ($CONNECTIONS clients, $DURATION)"
 "$PG_BIN/pgbench" -n -S -M prepared -c "$CONNECTIONS" -j "$THREADS" -T "$secs" "$DATABASE_URL" >"$work/pgbench-read.txt" 2>&1
 read_tps=$(pgbench_tps "$work/pgbench-read.txt")
 
+log "gRPC GetUser ($CONNECTIONS callers on $GRPC_CONNECTIONS connections, $DURATION)"
+t4=$(cpu_ticks)
+"$work/grpcload" -addr "127.0.0.1:$grpc_port" -c "$CONNECTIONS" -conns "$GRPC_CONNECTIONS" -d "$DURATION" -ids 10000 -token "$TOKEN" >"$work/grpc-get.txt" 2>&1 || true
+t5=$(cpu_ticks)
+grpc_rps=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' "$work/grpc-get.txt"); grpc_rps=${grpc_rps:-0}
+grpc_errs=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' "$work/grpc-get.txt")
+grpc_p99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' "$work/grpc-get.txt")
+log "pgbench -S -M prepared ($CONNECTIONS clients, $DURATION), for the gRPC ratio"
+"$PG_BIN/pgbench" -n -S -M prepared -c "$CONNECTIONS" -j "$THREADS" -T "$secs" "$DATABASE_URL" >"$work/pgbench-read-grpc.txt" 2>&1
+grpc_read_tps=$(pgbench_tps "$work/pgbench-read-grpc.txt")
+
 log "wrk POST ($CONNECTIONS connections, $DURATION)"
 t2=$(cpu_ticks)
 read -r post_rps post_non2xx post_p99 post_errs < <(TOKEN="$TOKEN" wrk_run post "$work/post.lua")
@@ -182,7 +201,7 @@ if [ "${EVENTS:-1}" = 1 ]; then
   AMQP_URL="$(hack/rabbitmq.sh start "$work/mq")"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   log "starting the service with events on (AMQP_URL set) on :$port"
-  AMQP_URL="$AMQP_URL" SERVER_PORT=$port LOG_LEVEL=info AUTH_REQUIRED_FOR_READS=true SHUTDOWN_DRAIN=0s \
+  AMQP_URL="$AMQP_URL" SERVER_PORT=$port GRPC_PORT=0 LOG_LEVEL=info AUTH_REQUIRED_FOR_READS=true SHUTDOWN_DRAIN=0s \
     bin/user-service serve >"$work/service-events.log" 2>&1 &
   svc_pid=$!
   for _ in $(seq 1 100); do
@@ -207,14 +226,17 @@ fi
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
 echo "service_get_rps=$get_rps pgbench_select_tps=$read_tps"
 echo "service_post_rps=$post_rps pgbench_insert_tps=$write_tps"
+echo "service_grpc_get_rps=$grpc_rps pgbench_select_tps_for_grpc=$grpc_read_tps"
 echo "read_ratio=$(ratio "$get_rps" "$read_tps")"
+echo "grpc_read_ratio=$(ratio "$grpc_rps" "$grpc_read_tps")"
 echo "write_ratio=$(ratio "$post_rps" "$write_tps")"
 echo "service_post_events_rps=$events_rps pgbench_insert_tps_events_run=$events_write_tps"
 echo "write_ratio_events=$(ratio "$events_rps" "$events_write_tps")"
 echo "post_events_non2xx=$events_non2xx post_events_p99=$events_p99 outbox_pending_after_load=$events_pending outbox_drain_after_pgbench=$events_drain"
 echo "get_non2xx=$get_non2xx get_socket_errors=$get_errs get_p99=$get_p99"
 echo "post_non2xx=$post_non2xx post_socket_errors=$post_errs post_p99=$post_p99"
-echo "service_cpu_us_per_get=$(cpu_us_per_req "$t0" "$t1" "$get_rps") service_cpu_us_per_post=$(cpu_us_per_req "$t2" "$t3" "$post_rps")"
+echo "grpc_get_errors=${grpc_errs:-nan} grpc_get_p99_ms=${grpc_p99:-nan}"
+echo "service_cpu_us_per_get=$(cpu_us_per_req "$t0" "$t1" "$get_rps") service_cpu_us_per_post=$(cpu_us_per_req "$t2" "$t3" "$post_rps") service_cpu_us_per_grpc_get=$(cpu_us_per_req "$t4" "$t5" "$grpc_rps")"
 echo "mean_batch_get=$(batch_mean get) mean_batch_create=$(batch_mean create)"
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k/1024}'; }
 echo "idle_rss_mib=$(mib "$idle_rss") (anon $(mib "$idle_anon")) peak_rss_mib=$(mib "$peak_rss")"

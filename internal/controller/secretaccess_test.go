@@ -167,17 +167,26 @@ func TestParseSecretLabel(t *testing.T) {
 
 func TestSecretsHash(t *testing.T) {
 	key, db, jwt := sha256.Sum256([]byte("key")), sha256.Sum256([]byte("db")), sha256.Sum256([]byte("jwt"))
-	base := secretsHash(key, db, jwt)
-	if len(base) != 16 || base != secretsHash(key, db, jwt) {
+	base := secretsHash(key, db, jwt, nil)
+	if len(base) != 16 || base != secretsHash(key, db, jwt, nil) {
 		t.Fatalf("secretsHash = %q, want 16 hex digits, the same for the same inputs", base)
 	}
 	other := sha256.Sum256([]byte("other"))
+	amqp := sha256.Sum256([]byte("amqp"))
+	withEvents := secretsHash(key, db, jwt, amqp[:])
+	if withEvents != secretsHash(key, db, jwt, amqp[:]) {
+		t.Fatal("secretsHash with an AMQP URL is not stable")
+	}
 	for name, h := range map[string]string{
-		"another key": secretsHash(other, db, jwt), "another URL": secretsHash(key, other, jwt),
-		"another JWT secret": secretsHash(key, db, other), "URL and JWT swapped": secretsHash(key, jwt, db),
+		"another key": secretsHash(other, db, jwt, nil), "another URL": secretsHash(key, other, jwt, nil),
+		"another JWT secret": secretsHash(key, db, other, nil), "URL and JWT swapped": secretsHash(key, jwt, db, nil),
+		"an AMQP URL": withEvents,
 	} {
 		if h == base {
 			t.Errorf("%s gives the same hash %q", name, h)
 		}
+	}
+	if secretsHash(key, db, jwt, other[:]) == withEvents {
+		t.Error("another AMQP URL gives the same hash")
 	}
 }

@@ -65,9 +65,9 @@ var _ = Describe("UserService controller", func() {
 		Expect(d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue()).To(Equal(0))
 		c := d.Spec.Template.Spec.Containers[0]
 		Expect(c.Args).To(Equal([]string{"serve"}))
-		Expect(c.Ports).To(ConsistOf(HaveField("Name", "http")))
+		Expect(c.Ports).To(ConsistOf(HaveField("Name", "http"), HaveField("ContainerPort", int32(50051))))
 		Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/health"))
-		Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/ready"))
+		Expect(c.ReadinessProbe.GRPC.Port).To(Equal(int32(50051)))
 		Expect(c.StartupProbe).NotTo(BeNil())
 		Expect(c.Lifecycle.PreStop.Sleep).NotTo(BeNil())
 		Expect(*d.Spec.Template.Spec.TerminationGracePeriodSeconds).To(BeNumerically(">=", 30))
@@ -86,6 +86,8 @@ var _ = Describe("UserService controller", func() {
 		Expect(getObj(ns, "users", svc)).To(Succeed())
 		Expect(svc.Spec.Ports[0].Port).To(Equal(int32(80)))
 		Expect(svc.Spec.Ports[0].TargetPort).To(Equal(intstr.FromString("http")))
+		Expect(svc.Spec.Ports[1].Name).To(Equal("grpc"))
+		Expect(*svc.Spec.Ports[1].AppProtocol).To(Equal("grpc"))
 		jwt := &corev1.Secret{}
 		Expect(getObj(ns, "users-jwt", jwt)).To(Succeed())
 		Expect(len(jwt.Data["jwt-secret"])).To(BeNumerically(">=", 32))
@@ -95,7 +97,8 @@ var _ = Describe("UserService controller", func() {
 		job := migrationJob(ns, imageV1)
 		Expect(job.Spec.Template.Spec.Containers[0].Args).To(Equal([]string{"migrate", "up"}))
 		Expect(job.Spec.Template.Spec.Containers[0].Env).To(Equal(slices.DeleteFunc(slices.Clone(c.Env),
-			func(e corev1.EnvVar) bool { return e.Name == "JWT_SECRET" })), "the Job has the Deployment's env but JWT_SECRET")
+			func(e corev1.EnvVar) bool { return e.Name == "JWT_SECRET" || e.Name == "GRPC_PORT" })),
+			"the Job has the Deployment's env but JWT_SECRET and GRPC_PORT")
 		Expect(c.Env).To(ContainElement(HaveField("Name", "JWT_SECRET")))
 		Eventually(func() *int32 {
 			Expect(getObj(ns, job.Name, job)).To(Succeed())
@@ -249,6 +252,38 @@ var _ = Describe("UserService controller", func() {
 		jwt.Data["key"] = []byte(strings.Repeat("r", 40))
 		Expect(k8sClient.Update(ctx, jwt)).To(Succeed())
 		Eventually(hash).ShouldNot(Equal(second))
+	})
+
+	It("reports EventsSecretNotFound until spec.events.amqpURLSecretRef exists, then sets AMQP_URL and rolls the pods when it rotates", func() {
+		createSecret(ns, "db", "url", "postgres://u:p@db:5432/users")
+		createUserService(ns, func(us *appsv1alpha1.UserService) {
+			us.Spec.Events.AMQPURLSecretRef = &appsv1alpha1.AMQPURLSecretRef{Name: "rabbitmq"}
+		})
+		Eventually(func() metav1.Condition { return condition(ns, "Degraded") }).Should(And(
+			haveCondition(metav1.ConditionTrue, ReasonEventsSecretNotFound),
+			HaveField("Message", And(ContainSubstring(`"rabbitmq"`), ContainSubstring(`"url"`)))))
+		Expect(apierrors.IsNotFound(getObj(ns, "users", &appsv1.Deployment{}))).To(BeTrue(),
+			"no Deployment may run without its AMQP_URL")
+
+		By("creating the Secret: the metadata watch triggers a reconcile")
+		amqp := createSecret(ns, "rabbitmq", "url", "amqp://u:p1@rabbitmq:5672/")
+		succeedMigration(ns, imageV1)
+		Eventually(func() string { return deploymentImageOf(ns) }).Should(Equal(imageV1))
+		d := &appsv1.Deployment{}
+		Expect(getObj(ns, "users", d)).To(Succeed())
+		Expect(d.Spec.Template.Spec.Containers[0].Env).To(ContainElement(corev1.EnvVar{Name: "AMQP_URL",
+			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "rabbitmq"}, Key: "url"}}}))
+		hash := func() string {
+			Expect(getObj(ns, "users", d)).To(Succeed())
+			return d.Spec.Template.Annotations[resources.AnnotationSecretHash]
+		}
+		first := hash()
+
+		By("rotating the AMQP URL")
+		amqp.Data["url"] = []byte("amqp://u:p2@rabbitmq:5672/")
+		Expect(k8sClient.Update(ctx, amqp)).To(Succeed())
+		Eventually(hash).ShouldNot(Equal(first))
 	})
 
 	It("never regenerates the generated JWT Secret", func() {

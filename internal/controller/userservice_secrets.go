@@ -69,11 +69,14 @@ var (
 )
 
 // usedSecrets returns the Secrets a UserService uses: its database Secret, its
-// JWT Secret (referenced or generated), its secret-hash key Secret and, when
-// withEnv, the Secrets its spec.env reads. The Secret watch reconciles the
-// UserService when one of them changes.
+// JWT Secret (referenced or generated), its secret-hash key Secret, its AMQP
+// Secret (spec.events) and, when withEnv, the Secrets its spec.env reads. The
+// Secret watch reconciles the UserService when one of them changes.
 func usedSecrets(us *appsv1alpha1.UserService, withEnv bool) []client.ObjectKey {
 	names := []string{resources.DatabaseSecret(us).Name, resources.JWTSecretRef(us).Name, resources.HashKeySecretName(us)}
+	if amqp, ok := resources.AMQPSecret(us); ok {
+		names = append(names, amqp.Name)
+	}
 	if withEnv {
 		for _, e := range us.Spec.Env {
 			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
@@ -177,16 +180,26 @@ func (r *UserServiceReconciler) createGenerated(ctx context.Context, us *appsv1a
 	return sha256.Sum256(secret.Data[g.key]), nil
 }
 
-// reconcileDatabase reads the referenced database Secret and computes the
-// secret hash. A missing Secret or key stops the reconcile with Ready=False;
-// the Secret metadata watch starts a new reconcile when it appears.
+// reconcileDatabase reads the referenced database Secret, and the AMQP
+// Secret when spec.events sets one, and computes the secret hash. A missing
+// Secret or key stops the reconcile with Ready=False; the Secret metadata
+// watch starts a new reconcile when it appears.
 func (r *UserServiceReconciler) reconcileDatabase(ctx context.Context, s *state) (bool, error) {
 	done, err := r.readReferencedSecret(ctx, s, resources.DatabaseSecret(s.us), "spec.database.urlSecretRef",
 		ReasonDatabaseSecretNotFound, &s.dbSum)
 	if done || err != nil {
 		return done, err
 	}
-	s.obs.SecretsHash = secretsHash(s.hashKey, s.dbSum, s.jwtSum)
+	var amqp []byte
+	if ref, ok := resources.AMQPSecret(s.us); ok {
+		var sum [sha256.Size]byte
+		done, err := r.readReferencedSecret(ctx, s, ref, "spec.events.amqpURLSecretRef", ReasonEventsSecretNotFound, &sum)
+		if done || err != nil {
+			return done, err
+		}
+		amqp = sum[:]
+	}
+	s.obs.SecretsHash = secretsHash(s.hashKey, s.dbSum, s.jwtSum, amqp)
 	return false, nil
 }
 
@@ -221,12 +234,18 @@ func (r *UserServiceReconciler) readReferencedSecret(ctx context.Context, s *sta
 
 // secretsHash returns the pod template's secret-hash annotation: an
 // HMAC-SHA256, keyed with the UserService's generated secret-hash key, of the
-// SHA-256 of the database URL and of the JWT secret, cut to 64 bits. It
-// changes when either value changes; without the key, which only readers of
-// the UserService's Secrets can see, it tells nothing about the values.
-func secretsHash(key, db, jwt [sha256.Size]byte) string {
+// SHA-256 of the database URL, of the JWT secret and, when events are
+// configured, of the AMQP URL (amqp, nil otherwise, so that the hash of a
+// UserService without events does not change), cut to 64 bits. It changes
+// when any value changes; without the key, which only readers of the
+// UserService's Secrets can see, it tells nothing about the values.
+func secretsHash(key, db, jwt [sha256.Size]byte, amqp []byte) string {
 	m := hmac.New(sha256.New, key[:])
-	for _, part := range [][]byte{[]byte("DATABASE_URL"), db[:], []byte("JWT_SECRET"), jwt[:]} {
+	parts := [][]byte{[]byte("DATABASE_URL"), db[:], []byte("JWT_SECRET"), jwt[:]}
+	if amqp != nil {
+		parts = append(parts, []byte("AMQP_URL"), amqp)
+	}
+	for _, part := range parts {
 		_, _ = m.Write(part)
 	}
 	return hex.EncodeToString(m.Sum(nil))[:16]

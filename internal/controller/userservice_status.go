@@ -34,6 +34,7 @@ import (
 const (
 	ReasonDatabaseSecretNotFound     = "DatabaseSecretNotFound"
 	ReasonJWTSecretNotFound          = "JWTSecretNotFound"
+	ReasonEventsSecretNotFound       = "EventsSecretNotFound"
 	ReasonMigrating                  = "Migrating"
 	ReasonMigrationFailed            = "MigrationFailed"
 	ReasonDeploymentNotFound         = "DeploymentNotFound"

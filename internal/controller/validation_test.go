@@ -61,6 +61,18 @@ var _ = Describe("UserService validation", func() {
 		Expect(us.Spec.LogLevel).To(Equal("info"))
 		Expect(us.Spec.Resources.Limits.Memory().String()).To(Equal("256Mi"))
 		Expect(us.Spec.Resources.Requests.Cpu().String()).To(Equal("100m"))
+		Expect(*us.Spec.GRPC.Enabled).To(BeTrue())
+		Expect(us.Spec.GRPC.Port).To(Equal(int32(50051)))
+		Expect(us.Spec.Events.AMQPURLSecretRef).To(BeNil())
+	})
+
+	It("accepts gRPC turned off on the Service's port, and defaults the events Secret key", func() {
+		us := valid(func(us *appsv1alpha1.UserService) {
+			us.Spec.GRPC = appsv1alpha1.GRPCSpec{Enabled: ptr.To(false), Port: 80}
+			us.Spec.Events.AMQPURLSecretRef = &appsv1alpha1.AMQPURLSecretRef{Name: "rabbitmq"}
+		})
+		Expect(k8sClient.Create(ctx, us, client.DryRunAll)).To(Succeed())
+		Expect(us.Spec.Events.AMQPURLSecretRef.Key).To(Equal("url"))
 	})
 
 	DescribeTable("rejects an invalid spec with a message that says what to fix",
@@ -87,6 +99,23 @@ var _ = Describe("UserService validation", func() {
 		Entry("env overriding SERVER_PORT", func(us *appsv1alpha1.UserService) {
 			us.Spec.Env = []corev1.EnvVar{{Name: "SERVER_PORT", Value: "8080"}}
 		}, "spec.env must not set SERVER_PORT, LOG_LEVEL, SHUTDOWN_DRAIN or SHUTDOWN_TIMEOUT"),
+		Entry("env overriding GRPC_PORT", func(us *appsv1alpha1.UserService) {
+			us.Spec.Env = []corev1.EnvVar{{Name: "GRPC_PORT", Value: "9090"}}
+		}, "spec.env must not set GRPC_PORT or AMQP_URL: use spec.grpc and spec.events.amqpURLSecretRef instead"),
+		Entry("env setting AMQP_URL", func(us *appsv1alpha1.UserService) {
+			us.Spec.Env = []corev1.EnvVar{{Name: "AMQP_URL", Value: "amqp://guest:guest@rabbitmq"}}
+		}, "spec.env must not set GRPC_PORT or AMQP_URL"),
+		Entry("gRPC on the HTTP port", func(us *appsv1alpha1.UserService) { us.Spec.GRPC.Port = 3000 },
+			"spec.grpc.port must not be 3000: that is the pods' HTTP port"),
+		Entry("gRPC port out of range", func(us *appsv1alpha1.UserService) { us.Spec.GRPC.Port = 70000 },
+			"spec.grpc.port in body should be less than or equal to 65535"),
+		Entry("gRPC on the Service's HTTP port", func(us *appsv1alpha1.UserService) {
+			us.Spec.GRPC.Port = 8080
+			us.Spec.Service.Port = 8080
+		}, "spec.grpc.port must differ from spec.service.port: the Service serves both"),
+		Entry("invalid events Secret name", func(us *appsv1alpha1.UserService) {
+			us.Spec.Events.AMQPURLSecretRef = &appsv1alpha1.AMQPURLSecretRef{Name: "Bad_Name"}
+		}, "spec.events.amqpURLSecretRef.name in body should match"),
 		Entry("unknown log level", func(us *appsv1alpha1.UserService) { us.Spec.LogLevel = "verbose" },
 			`spec.logLevel: Unsupported value: "verbose": supported values: "debug", "info", "warn", "error"`),
 		Entry("unknown image pull policy", func(us *appsv1alpha1.UserService) { us.Spec.ImagePullPolicy = "Sometimes" },

@@ -56,10 +56,13 @@ func Deployment(us *appsv1alpha1.UserService, in Inputs) *appsv1.Deployment {
 func PodTemplate(us *appsv1alpha1.UserService, in Inputs) corev1.PodTemplateSpec {
 	c := container(us, in.Image, Env(us, in), "serve")
 	c.Ports = []corev1.ContainerPort{{Name: HTTPPortName, ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP}}
+	if GRPCEnabled(us) {
+		c.Ports = append(c.Ports, corev1.ContainerPort{Name: GRPCPortName, ContainerPort: GRPCPort(us), Protocol: corev1.ProtocolTCP})
+	}
 	pr := us.Spec.Probes
-	c.LivenessProbe = probe("/health", 10, 3, pr.Liveness)
-	c.ReadinessProbe = probe("/ready", 5, 3, pr.Readiness)
-	c.StartupProbe = probe("/health", 2, 30, pr.Startup)
+	c.LivenessProbe = probe(httpGet("/health"), 10, 3, pr.Liveness)
+	c.ReadinessProbe = readinessProbe(us)
+	c.StartupProbe = probe(httpGet("/health"), 2, 30, pr.Startup)
 	c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
 		Sleep: &corev1.SleepAction{Seconds: PreStopSleepSeconds},
 	}}

@@ -83,10 +83,11 @@ func JWTSecretRef(us *appsv1alpha1.UserService) SecretKey {
 }
 
 // Env returns the service container's environment: the operator's variables
+// (with JWT_SECRET, GRPC_PORT and AMQP_URL, which only `serve` reads)
 // sorted by name, then the user's spec.env in its own order. Secrets are
 // referenced, never inlined.
 func Env(us *appsv1alpha1.UserService, in Inputs) []corev1.EnvVar {
-	return env(us, secretEnv("JWT_SECRET", in.JWTSecret))
+	return env(us, append([]corev1.EnvVar{secretEnv("JWT_SECRET", in.JWTSecret), grpcEnv(us)}, eventsEnv(us)...)...)
 }
 
 // MigrationEnv returns the migration container's environment: the service's
@@ -184,12 +185,17 @@ func podSpec(us *appsv1alpha1.UserService, c corev1.Container) corev1.PodSpec {
 	}
 }
 
-// probe returns an HTTP GET probe on the http port, with the user's overrides applied.
-func probe(path string, period, failure int32, o *appsv1alpha1.ProbeTuning) *corev1.Probe {
+// httpGet returns a probe handler that GETs path on the http port.
+func httpGet(path string) corev1.ProbeHandler {
+	return corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+		Path: path, Port: intstr.FromString(HTTPPortName), Scheme: corev1.URISchemeHTTP,
+	}}
+}
+
+// probe returns a probe through handler, with the user's overrides applied.
+func probe(handler corev1.ProbeHandler, period, failure int32, o *appsv1alpha1.ProbeTuning) *corev1.Probe {
 	p := &corev1.Probe{
-		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: path, Port: intstr.FromString(HTTPPortName), Scheme: corev1.URISchemeHTTP,
-		}},
+		ProbeHandler:     handler,
 		PeriodSeconds:    period,
 		TimeoutSeconds:   1,
 		SuccessThreshold: 1,

@@ -89,8 +89,8 @@ func TestDeployment(t *testing.T) {
 			if c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 3000 {
 				t.Errorf("port = %+v, want http 3000", c.Ports[0])
 			}
-			if c.LivenessProbe.HTTPGet.Path != "/health" || c.ReadinessProbe.HTTPGet.Path != "/ready" || c.StartupProbe == nil {
-				t.Error("want liveness /health, readiness /ready and a startup probe")
+			if c.LivenessProbe.HTTPGet.Path != "/health" || c.ReadinessProbe.GRPC == nil || c.StartupProbe == nil {
+				t.Error("want liveness /health, readiness through the gRPC health service and a startup probe")
 			}
 			if c.Lifecycle.PreStop.Sleep.Seconds != PreStopSleepSeconds {
 				t.Errorf("preStop sleep = %d", c.Lifecycle.PreStop.Sleep.Seconds)
@@ -154,18 +154,18 @@ func TestEnv(t *testing.T) {
 	for _, e := range env {
 		names = append(names, e.Name)
 	}
-	want := "DATABASE_URL JWT_SECRET LOG_LEVEL SERVER_PORT SHUTDOWN_DRAIN SHUTDOWN_TIMEOUT Z_EXTRA A_EXTRA"
+	want := "DATABASE_URL GRPC_PORT JWT_SECRET LOG_LEVEL SERVER_PORT SHUTDOWN_DRAIN SHUTDOWN_TIMEOUT Z_EXTRA A_EXTRA"
 	if got := strings.Join(names, " "); got != want {
 		t.Fatalf("env order = %s, want %s", got, want)
 	}
 	if env[0].Value != "" || env[0].ValueFrom.SecretKeyRef.Name != "db" || env[0].ValueFrom.SecretKeyRef.Key != "url" {
 		t.Errorf("DATABASE_URL = %+v, want a secretKeyRef to db/url", env[0])
 	}
-	if r := env[1].ValueFrom.SecretKeyRef; r.Name != "users-jwt" || r.Key != JWTSecretKey {
+	if r := env[2].ValueFrom.SecretKeyRef; r.Name != "users-jwt" || r.Key != JWTSecretKey {
 		t.Errorf("JWT_SECRET ref = %+v, want users-jwt/jwt-secret", r)
 	}
-	if env[2].Value != "debug" {
-		t.Errorf("LOG_LEVEL = %q, want debug", env[2].Value)
+	if env[3].Value != "debug" {
+		t.Errorf("LOG_LEVEL = %q, want debug", env[3].Value)
 	}
 }
 
@@ -208,6 +208,10 @@ func TestMigrationJobName(t *testing.T) {
 		{"deadline", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Migrations.ActiveDeadlineSeconds = ptr.To[int64](60) }, false},
 		{"database secret", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Database.URLSecretRef.Name = "other" }, false},
 		{"env", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.Env = []corev1.EnvVar{{Name: "X", Value: "1"}} }, false},
+		{"gRPC does not matter", "img:v1", func(us *appsv1alpha1.UserService) { us.Spec.GRPC.Port = 9090 }, true},
+		{"events do not matter", "img:v1", func(us *appsv1alpha1.UserService) {
+			us.Spec.Events.AMQPURLSecretRef = &appsv1alpha1.AMQPURLSecretRef{Name: "rabbitmq"}
+		}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,10 +238,10 @@ func TestMigrationJob(t *testing.T) {
 		t.Errorf("container = %q %v, want img:v2 migrate up", c.Image, c.Args)
 	}
 	d := Deployment(us, inputs(us, "img:v2"))
-	withoutJWT := slices.DeleteFunc(slices.Clone(d.Spec.Template.Spec.Containers[0].Env),
-		func(e corev1.EnvVar) bool { return e.Name == "JWT_SECRET" })
-	if !equality.Semantic.DeepEqual(c.Env, withoutJWT) {
-		t.Errorf("the Job's env %v is not the Deployment's without JWT_SECRET %v", c.Env, withoutJWT)
+	withoutServerOnly := slices.DeleteFunc(slices.Clone(d.Spec.Template.Spec.Containers[0].Env),
+		func(e corev1.EnvVar) bool { return e.Name == "JWT_SECRET" || e.Name == "GRPC_PORT" })
+	if !equality.Semantic.DeepEqual(c.Env, withoutServerOnly) {
+		t.Errorf("the Job's env %v is not the Deployment's without JWT_SECRET and GRPC_PORT %v", c.Env, withoutServerOnly)
 	}
 	if !equality.Semantic.DeepEqual(c.SecurityContext, d.Spec.Template.Spec.Containers[0].SecurityContext) ||
 		!equality.Semantic.DeepEqual(j.Spec.Template.Spec.SecurityContext, d.Spec.Template.Spec.SecurityContext) {

@@ -25,9 +25,10 @@ import (
 	appsv1alpha1 "github.com/userservice-dev/userservice-operator/api/v1alpha1"
 )
 
-// Service returns the Service that routes spec.service.port to the pods' http port.
+// Service returns the Service that routes spec.service.port to the pods'
+// http port, and spec.grpc.port to their grpc port when gRPC is enabled.
 func Service(us *appsv1alpha1.UserService) *corev1.Service {
-	return &corev1.Service{
+	svc := &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: objectMeta(us, us.Name, ""),
 		Spec: corev1.ServiceSpec{
@@ -41,6 +42,10 @@ func Service(us *appsv1alpha1.UserService) *corev1.Service {
 			}},
 		},
 	}
+	if GRPCEnabled(us) {
+		svc.Spec.Ports = append(svc.Spec.Ports, grpcServicePort(us))
+	}
+	return svc
 }
 
 // ServiceType returns spec.service.type, ClusterIP when unset.

@@ -128,6 +128,16 @@ func TestHealth(t *testing.T) {
   conditions:
   - {type: Degraded, status: "True", reason: MigrationFailed, message: migration job users-migrate-abc failed, observedGeneration: 2}
   - {type: Ready, status: "False", reason: MigrationFailed, observedGeneration: 2}`), "Degraded", "MigrationFailed: migration job users-migrate-abc failed"},
+		{"events Secret missing", object(2, "grpc: {enabled: true, port: 50051}\nevents: {amqpURLSecretRef: {name: rabbitmq, key: url}}", `status:
+  observedGeneration: 2
+  conditions:
+  - {type: Degraded, status: "True", reason: EventsSecretNotFound, message: 'Secret "rabbitmq" with key "url" not found in namespace "prod": create it', observedGeneration: 2}
+  - {type: Ready, status: "False", reason: EventsSecretNotFound, observedGeneration: 2}`), "Degraded",
+			`EventsSecretNotFound: Secret "rabbitmq" with key "url" not found in namespace "prod": create it`},
+		{"ready with gRPC and events", object(3, "grpc: {enabled: true, port: 50051}\nevents: {amqpURLSecretRef: {name: rabbitmq, key: url}}", `status:
+  observedGeneration: 3
+  conditions:
+  - {type: Ready, status: "True", reason: RolloutComplete, message: 2/2 replicas ready, observedGeneration: 3}`), "Healthy", "RolloutComplete: 2/2 replicas ready"},
 		{"degraded false is ignored", object(2, "", `status:
   observedGeneration: 2
   conditions:

@@ -64,7 +64,13 @@ func ctx() context.Context { return context.Background() }
 
 // setDBSecret creates or updates the database Secret in ns.
 func setDBSecret(ns, url string) {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: dbSecret, Namespace: ns}}
+	setURLSecret(ns, dbSecret, url)
+}
+
+// setURLSecret creates or updates the Secret name in ns, with url under
+// the key "url".
+func setURLSecret(ns, name, url string) {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
 	err := k8s.Get(ctx(), client.ObjectKeyFromObject(s), s)
 	if apierrors.IsNotFound(err) {
 		s.StringData = map[string]string{"url": url}

@@ -133,17 +133,7 @@ var _ = Describe("UserService on a local cluster", func() {
 		before := podNames(ns, "users")
 
 		setDBSecret(ns, "postgres://users:pw-2@postgres:5432/users?sslmode=disable")
-		Eventually(func(g Gomega) {
-			g.Expect(replicaSets(ns, "users")).To(HaveLen(2), "no new ReplicaSet after the Secret changed")
-		}).Should(Succeed())
-		waitReady(ns, "users")
-		Eventually(func(g Gomega) {
-			after := podNames(ns, "users")
-			g.Expect(after).To(HaveLen(2))
-			for _, p := range after {
-				g.Expect(before).NotTo(ContainElement(p), "pod %s survived the rotation", p)
-			}
-		}).Should(Succeed())
+		expectRolled(ns, "users", before)
 	})
 
 	It("recreates a child deleted by hand", func() {
@@ -184,6 +174,23 @@ var _ = Describe("UserService on a local cluster", func() {
 		}
 	})
 })
+
+// expectRolled waits until a Secret change has rolled the 2 pods of
+// UserService name: a new ReplicaSet, Ready again, and none of the pods
+// in before left.
+func expectRolled(ns, name string, before []string) {
+	Eventually(func(g Gomega) {
+		g.Expect(replicaSets(ns, name)).To(HaveLen(2), "no new ReplicaSet after the Secret changed")
+	}).Should(Succeed())
+	waitReady(ns, name)
+	Eventually(func(g Gomega) {
+		after := podNames(ns, name)
+		g.Expect(after).To(HaveLen(2))
+		for _, p := range after {
+			g.Expect(before).NotTo(ContainElement(p), "pod %s survived the rotation", p)
+		}
+	}).Should(Succeed())
+}
 
 // childNames lists the names of every remaining child of UserService name,
 // prefixed with their kind.

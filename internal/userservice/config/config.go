@@ -22,6 +22,8 @@ type Config struct {
 	JWTSecret []byte
 	// Port is the TCP port the HTTP server listens on.
 	Port int
+	// GRPCPort is the TCP port the gRPC server listens on; 0 turns it off.
+	GRPCPort int
 	// LogLevel is one of debug, info, warn or error.
 	LogLevel string
 	// MaxConns and MinConns size the connection pool; 0 means the pgx default.
@@ -56,6 +58,7 @@ var Vars = []Var{
 	{"DATABASE_URL", "(required)", "PostgreSQL URL, e.g. postgres://user:pass@host:5432/db?sslmode=disable"},
 	{"JWT_SECRET", "(required)", "HS256 key for bearer tokens, at least 32 bytes"},
 	{"SERVER_PORT", "3000", "HTTP port (1-65535)"},
+	{"GRPC_PORT", "50051", "gRPC port (1-65535, not SERVER_PORT); 0 turns gRPC off"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"DB_MAX_CONNS", "max(8, 4*GOMAXPROCS)", "maximum pool connections (1-1000)"},
 	{"DB_MIN_CONNS", "0", "connections kept open when idle (0..DB_MAX_CONNS)"},
@@ -88,6 +91,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Port, err = intVar(getenv, "SERVER_PORT", 3000, 1, 65535); err != nil {
 		return Config{}, err
 	}
+	if c.GRPCPort, err = grpcPort(getenv, c.Port); err != nil {
+		return Config{}, err
+	}
 	if c.LogLevel, err = logLevel(getenv("LOG_LEVEL")); err != nil {
 		return Config{}, err
 	}
@@ -110,6 +116,15 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// grpcPort reads GRPC_PORT, which must not be the HTTP port.
+func grpcPort(getenv func(string) string, httpPort int) (int, error) {
+	p, err := intVar(getenv, "GRPC_PORT", 50051, 0, 65535)
+	if err == nil && p == httpPort {
+		err = fmt.Errorf("GRPC_PORT and SERVER_PORT are both %d: give gRPC a port of its own, or set GRPC_PORT=0 to turn it off", p)
+	}
+	return p, err
 }
 
 // amqpURL validates the optional AMQP_URL; the error never repeats the
@@ -251,10 +266,10 @@ func Usage() string {
 	var b strings.Builder
 	b.WriteString(`Usage: user-service [serve | migrate up | migrate status]
 
-A REST service for users (id, name, email) on PostgreSQL.
+A REST and gRPC service for users (id, name, email) on PostgreSQL.
 
 Commands:
-  serve           serve the HTTP API (default); never runs migrations
+  serve           serve the HTTP and gRPC APIs (default); never runs migrations
   migrate up      apply pending schema migrations (safe to run concurrently)
   migrate status  show applied and pending migrations
 

@@ -23,7 +23,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 3000 || c.LogLevel != "info" || c.ShutdownDrain != 5*time.Second ||
+	if c.Port != 3000 || c.GRPCPort != 50051 || c.LogLevel != "info" || c.ShutdownDrain != 5*time.Second ||
 		c.ShutdownTimeout != 20*time.Second || c.MaxConns != 0 || c.MinConns != 0 || c.StatementTimeout != 5*time.Second ||
 		c.OTLPEndpoint != "" || c.AuthRequiredForReads {
 		t.Fatalf("defaults: %+v", c)
@@ -34,6 +34,7 @@ func TestLoadDefaults(t *testing.T) {
 func TestLoadValues(t *testing.T) {
 	m := base()
 	m["SERVER_PORT"] = "8080"
+	m["GRPC_PORT"] = "9090"
 	m["LOG_LEVEL"] = "DEBUG"
 	m["DB_MAX_CONNS"] = "12"
 	m["DB_MIN_CONNS"] = "3"
@@ -46,7 +47,7 @@ func TestLoadValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{DatabaseURL: m["DATABASE_URL"], JWTSecret: []byte(m["JWT_SECRET"]), Port: 8080, LogLevel: "debug",
+	want := Config{DatabaseURL: m["DATABASE_URL"], JWTSecret: []byte(m["JWT_SECRET"]), Port: 8080, GRPCPort: 9090, LogLevel: "debug",
 		MaxConns: 12, MinConns: 3, StatementTimeout: 1500 * time.Millisecond, ShutdownDrain: 250 * time.Millisecond, ShutdownTimeout: time.Minute,
 		OTLPEndpoint: "http://collector:4318", AuthRequiredForReads: true}
 	if string(c.JWTSecret) != string(want.JWTSecret) {
@@ -55,6 +56,15 @@ func TestLoadValues(t *testing.T) {
 	c.JWTSecret, want.JWTSecret = nil, nil
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+}
+
+// TestGRPCPortZeroTurnsGRPCOff checks that GRPC_PORT=0 is accepted.
+func TestGRPCPortZeroTurnsGRPCOff(t *testing.T) {
+	m := base()
+	m["GRPC_PORT"] = "0"
+	if c, err := Load(env(m)); err != nil || c.GRPCPort != 0 {
+		t.Fatalf("GRPC_PORT=0: %+v %v", c, err)
 	}
 }
 
@@ -68,6 +78,8 @@ func TestLoadErrors(t *testing.T) {
 		{"JWT_SECRET", strings.Repeat("k", 31), "JWT_SECRET must be at least 32 bytes (got 31)"},
 		{"SERVER_PORT", "0", "SERVER_PORT must be an integer from 1 to 65535"},
 		{"SERVER_PORT", "http", "SERVER_PORT"},
+		{"GRPC_PORT", "65536", "GRPC_PORT must be an integer from 0 to 65535"},
+		{"GRPC_PORT", "3000", "GRPC_PORT and SERVER_PORT are both 3000"},
 		{"LOG_LEVEL", "trace", "LOG_LEVEL must be one of debug, info, warn or error"},
 		{"DB_MAX_CONNS", "-1", "DB_MAX_CONNS"},
 		{"DB_MIN_CONNS", "x", "DB_MIN_CONNS"},

@@ -22,6 +22,8 @@ const MaxBodyBytes = 1 << 20
 type Error struct {
 	Status int
 	Msg    string
+	// Field is the request field at fault, when there is one.
+	Field string
 }
 
 // Error returns the client-facing message.
@@ -30,6 +32,11 @@ func (e *Error) Error() string { return e.Msg }
 // errorf builds an *Error with a formatted message.
 func errorf(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
+}
+
+// fieldErrorf builds a 400 *Error about field.
+func fieldErrorf(field, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...), Field: field}
 }
 
 // DecodeInput decodes a create or replace body. It demands a JSON

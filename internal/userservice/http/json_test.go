@@ -112,7 +112,7 @@ func FuzzParsePage(f *testing.F) {
 		f.Add(s[0], s[1], s[2])
 	}
 	f.Fuzz(func(t *testing.T, page, limit, after string) {
-		p, err := ParsePage(page, limit, after)
+		p, err := ParsePage(page, limit, after, RESTPageNames)
 		if err != nil {
 			var he *Error
 			if !errors.As(err, &he) || he.Status != http.StatusBadRequest {

@@ -3,13 +3,14 @@ package http
 import (
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/userservice-dev/userservice-operator/internal/userservice/telemetry"
 )
 
 // Metrics holds the service's Prometheus collectors.
@@ -18,8 +19,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 
-	mu    sync.RWMutex
-	cache map[seriesKey]series
+	series *telemetry.SeriesCache[seriesKey]
 
 	handled atomic.Uint64
 }
@@ -28,13 +28,6 @@ type Metrics struct {
 type seriesKey struct {
 	method, route string
 	code          int
-}
-
-// series is a resolved counter and histogram, so that the hot path skips
-// the label hashing of WithLabelValues.
-type series struct {
-	count prometheus.Counter
-	dur   prometheus.Observer
 }
 
 // NewMetrics registers the request metrics, Go runtime and process
@@ -51,8 +44,8 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 			Help:    "HTTP request latency, by method, route and status code.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"method", "route", "code"}),
-		cache: make(map[seriesKey]series),
 	}
+	m.series = telemetry.NewSeriesCache(m.resolve)
 	m.registry.MustRegister(m.requests, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(extra...)
@@ -72,15 +65,9 @@ func (m *Metrics) Handled() uint64 {
 // observe records one request.
 func (m *Metrics) observe(method, route string, code int, d time.Duration) {
 	m.handled.Add(1)
-	k := seriesKey{method: metricMethod(method), route: route, code: code}
-	m.mu.RLock()
-	s, ok := m.cache[k]
-	m.mu.RUnlock()
-	if !ok {
-		s = m.resolve(k)
-	}
-	s.count.Inc()
-	s.dur.Observe(d.Seconds())
+	s := m.series.Get(seriesKey{method: metricMethod(method), route: route, code: code})
+	s.Count.Inc()
+	s.Duration.Observe(d.Seconds())
 }
 
 // metricMethod returns the method label: methods outside the standard set
@@ -95,15 +82,11 @@ func metricMethod(method string) string {
 	return "OTHER"
 }
 
-// resolve looks up and caches the series for k.
-func (m *Metrics) resolve(k seriesKey) series {
+// resolve looks up the series for k.
+func (m *Metrics) resolve(k seriesKey) telemetry.Series {
 	code := strconv.Itoa(k.code)
-	s := series{
-		count: m.requests.WithLabelValues(k.method, k.route, code),
-		dur:   m.duration.WithLabelValues(k.method, k.route, code),
+	return telemetry.Series{
+		Count:    m.requests.WithLabelValues(k.method, k.route, code),
+		Duration: m.duration.WithLabelValues(k.method, k.route, code),
 	}
-	m.mu.Lock()
-	m.cache[k] = s
-	m.mu.Unlock()
-	return s
 }

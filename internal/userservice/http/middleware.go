@@ -128,19 +128,30 @@ func (g *idGenerator) next() string {
 // a WWW-Authenticate challenge.
 func requireAuth(v *auth.Verifier, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, err := auth.BearerToken(r.Header.Get("Authorization"))
-		if err == nil {
-			err = v.Verify(token)
-		}
-		if err != nil {
+		header := r.Header.Get("Authorization")
+		if err := Authorize(v, header); err != nil {
 			challenge := `Bearer realm="user-service"`
-			if token != "" {
+			if token, _ := auth.BearerToken(header); token != "" {
 				challenge += `, error="invalid_token"`
 			}
 			w.Header().Set("WWW-Authenticate", challenge)
-			writeErrorBody(w, http.StatusUnauthorized, "a valid bearer token is required: "+err.Error())
+			writeErrorBody(w, err.Status, err.Msg)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Authorize checks the value of an Authorization header (gRPC's
+// authorization metadata), and returns a 401 *Error saying what is wrong
+// when it does not carry a valid bearer token.
+func Authorize(v *auth.Verifier, header string) *Error {
+	token, err := auth.BearerToken(header)
+	if err == nil {
+		err = v.Verify(token)
+	}
+	if err != nil {
+		return errorf(http.StatusUnauthorized, "a valid bearer token is required: %s", err)
+	}
+	return nil
 }

@@ -90,28 +90,18 @@ func health(w http.ResponseWriter, _ *http.Request) {
 }
 
 // listUsers serves GET /api/v1/users?page=&limit= and
-// GET /api/v1/users?after=&limit=. It reads one row more than the page
-// holds, to tell whether next_after (the cursor of the next page) is due.
+// GET /api/v1/users?after=&limit=.
 func (s *server) listUsers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p, err := ParsePage(q.Get("page"), q.Get("limit"), q.Get("after"))
+	p, err := ParsePage(q.Get("page"), q.Get("limit"), q.Get("after"), RESTPageNames)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	var list []users.User
-	if p.Keyset {
-		list, err = s.store.ListUsersAfter(r.Context(), p.After, p.Limit+1)
-	} else {
-		list, err = s.store.ListUsers(r.Context(), p.Limit+1, (p.Number-1)*p.Limit)
-	}
+	list, more, err := p.Fetch(r.Context(), s.store)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	more := int64(len(list)) > p.Limit
-	if more {
-		list = list[:p.Limit]
 	}
 	b := make([]byte, 0, 96+len(list)*64)
 	b = append(b, `{"users":[`...)
@@ -148,26 +138,43 @@ type Page struct {
 	Limit  int64
 }
 
-// ParsePage validates the page, limit and after query parameters. page
-// defaults to 1; limit defaults to DefaultLimit and is capped at MaxLimit;
-// page*limit may not exceed MaxPageDepth; after excludes page.
-func ParsePage(pageRaw, limitRaw, afterRaw string) (Page, error) {
+// PageNames are what an API calls the list parameters, for its error
+// messages: REST's query parameters, or gRPC's fields.
+type PageNames struct {
+	// Prefix comes before a parameter's name where it is the subject of
+	// a sentence, as in "query parameter page must be ...".
+	Prefix string
+	// Page, Limit and After name the parameters; Next names the response
+	// field that carries the cursor of the next page.
+	Page, Limit, After, Next string
+}
+
+// RESTPageNames are the query parameters of GET /api/v1/users.
+var RESTPageNames = PageNames{Prefix: "query parameter ", Page: "page", Limit: "limit", After: "after", Next: "next_after"}
+
+// ParsePage validates the page, limit and after parameters, given as
+// the decimal strings a client sent ("" when absent), and names them in
+// errors as names says. page defaults to 1; limit defaults to
+// DefaultLimit and is capped at MaxLimit; page*limit may not exceed
+// MaxPageDepth; after excludes page. It holds the list rules for every
+// API: gRPC passes its numbers in the same form.
+func ParsePage(pageRaw, limitRaw, afterRaw string, names PageNames) (Page, error) {
 	p := Page{Number: 1, Limit: DefaultLimit}
 	var err error
 	if limitRaw != "" {
 		p.Limit, err = strconv.ParseInt(limitRaw, 10, 64)
 		if err != nil || p.Limit < 1 {
-			return Page{}, errorf(http.StatusBadRequest, "query parameter limit must be a positive integer (at most %d is used), got %q", MaxLimit, limitRaw)
+			return Page{}, fieldErrorf(names.Limit, "%s%s must be a positive integer (at most %d is used), got %q", names.Prefix, names.Limit, MaxLimit, limitRaw)
 		}
 		p.Limit = min(p.Limit, MaxLimit)
 	}
 	if afterRaw != "" {
 		if pageRaw != "" {
-			return Page{}, errorf(http.StatusBadRequest, "use either page or after, not both")
+			return Page{}, fieldErrorf(names.After, "use either %s or %s, not both", names.Page, names.After)
 		}
 		p.After, err = strconv.ParseInt(afterRaw, 10, 64)
 		if err != nil || p.After < 0 {
-			return Page{}, errorf(http.StatusBadRequest, "query parameter after must be a user id (an integer, 0 or more), got %q", afterRaw)
+			return Page{}, fieldErrorf(names.After, "%s%s must be a user id (an integer, 0 or more), got %q", names.Prefix, names.After, afterRaw)
 		}
 		p.Number, p.Keyset = 0, true
 		return p, nil
@@ -175,15 +182,33 @@ func ParsePage(pageRaw, limitRaw, afterRaw string) (Page, error) {
 	if pageRaw != "" {
 		p.Number, err = strconv.ParseInt(pageRaw, 10, 64)
 		if err != nil || p.Number < 1 {
-			return Page{}, errorf(http.StatusBadRequest, "query parameter page must be a positive integer, got %q", pageRaw)
+			return Page{}, fieldErrorf(names.Page, "%s%s must be a positive integer, got %q", names.Prefix, names.Page, pageRaw)
 		}
 	}
 	if p.Number > MaxPageDepth/p.Limit {
-		return Page{}, errorf(http.StatusBadRequest,
-			"page*limit must be at most %d (got page %d, limit %d): to read further, pass after=<the last id you have> instead of page, and follow next_after",
-			MaxPageDepth, p.Number, p.Limit)
+		return Page{}, fieldErrorf(names.Page,
+			"%s*%s must be at most %d (got %s %d, %s %d): to read further, pass %s=<the last id you have> instead of %s, and follow %s",
+			names.Page, names.Limit, MaxPageDepth, names.Page, p.Number, names.Limit, p.Limit, names.After, names.Page, names.Next)
 	}
 	return p, nil
+}
+
+// Fetch reads the page from st. It reads one row more than the page
+// holds, to tell whether more users follow (more): then the id of the
+// last user returned is the cursor of the next page.
+func (p Page) Fetch(ctx context.Context, st Store) (list []users.User, more bool, err error) {
+	if p.Keyset {
+		list, err = st.ListUsersAfter(ctx, p.After, p.Limit+1)
+	} else {
+		list, err = st.ListUsers(ctx, p.Limit+1, (p.Number-1)*p.Limit)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(len(list)) > p.Limit {
+		return list[:p.Limit], true, nil
+	}
+	return list, false, nil
 }
 
 // getUser serves GET /api/v1/users/{id}.
@@ -255,7 +280,7 @@ func (s *server) deleteUser(w http.ResponseWriter, r *http.Request) {
 func parseID(raw string) (int64, error) {
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {
-		return 0, errorf(http.StatusBadRequest, "user id must be an integer, got %q", raw)
+		return 0, fieldErrorf("id", "user id must be an integer, got %q", raw)
 	}
 	return id, nil
 }
@@ -279,6 +304,20 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header()["Retry-After"] = retryAfter
 	}
 	writeErrorBody(w, status, msg)
+}
+
+// FieldOf returns the request field that err is about ("name", "email",
+// "limit", ...), or "" when it is about none.
+func FieldOf(err error) string {
+	var fe *users.FieldError
+	if errors.As(err, &fe) {
+		return fe.Field
+	}
+	var he *Error
+	if errors.As(err, &he) {
+		return he.Field
+	}
+	return ""
 }
 
 // StatusFor maps an error to its HTTP status and client-facing message.

@@ -27,6 +27,28 @@ var (
 	ErrUnavailable = errors.New("database unavailable")
 )
 
+// FieldError is a validation error about one field of the input. It
+// wraps ErrInvalid, so that every layer maps it like any invalid input,
+// and names the field, for APIs that report it apart (gRPC's
+// google.rpc.BadRequest).
+type FieldError struct {
+	// Field is the input field: "name" or "email".
+	Field string
+	// Msg says what is wrong and what is expected, naming the field.
+	Msg string
+}
+
+// Error returns "invalid input: " and the message.
+func (e *FieldError) Error() string { return ErrInvalid.Error() + ": " + e.Msg }
+
+// Unwrap returns ErrInvalid.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// invalid returns a FieldError about field.
+func invalid(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
 // Limits on the fields of a user.
 const (
 	MaxNameRunes  = 100
@@ -56,7 +78,7 @@ func (in Input) Normalize() (Input, error) {
 		return Input{}, err
 	}
 	if hasFormatChar(out.Email) {
-		return Input{}, fmt.Errorf("%w: email must not contain invisible formatting characters (Unicode category Cf, such as zero-width spaces or bidi controls)", ErrInvalid)
+		return Input{}, invalid("email", "email must not contain invisible formatting characters (Unicode category Cf, such as zero-width spaces or bidi controls)")
 	}
 	out.Email = norm.NFKC.String(out.Email)
 	if err := validateEmail(out.Email); err != nil {
@@ -81,21 +103,21 @@ func hasFormatChar(s string) bool {
 func validateName(name string) error {
 	n := utf8.RuneCountInString(name)
 	if n == 0 {
-		return fmt.Errorf("%w: name is required and must not be blank", ErrInvalid)
+		return invalid("name", "name is required and must not be blank")
 	}
 	if n > MaxNameRunes {
-		return fmt.Errorf("%w: name must be at most %d characters, got %d", ErrInvalid, MaxNameRunes, n)
+		return invalid("name", "name must be at most %d characters, got %d", MaxNameRunes, n)
 	}
 	if !utf8.ValidString(name) {
-		return fmt.Errorf("%w: name must be valid UTF-8", ErrInvalid)
+		return invalid("name", "name must be valid UTF-8")
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: name must not contain control characters", ErrInvalid)
+			return invalid("name", "name must not contain control characters")
 		}
 	}
 	if hasFormatChar(name) {
-		return fmt.Errorf("%w: name must not contain invisible formatting characters (Unicode category Cf, such as zero-width spaces or bidi controls)", ErrInvalid)
+		return invalid("name", "name must not contain invisible formatting characters (Unicode category Cf, such as zero-width spaces or bidi controls)")
 	}
 	return nil
 }
@@ -104,18 +126,18 @@ func validateName(name string) error {
 // with a local part and a domain.
 func validateEmail(email string) error {
 	if email == "" {
-		return fmt.Errorf("%w: email is required", ErrInvalid)
+		return invalid("email", "email is required")
 	}
 	if n := utf8.RuneCountInString(email); n > MaxEmailRunes {
-		return fmt.Errorf("%w: email must be at most %d characters, got %d", ErrInvalid, MaxEmailRunes, n)
+		return invalid("email", "email must be at most %d characters, got %d", MaxEmailRunes, n)
 	}
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Name != "" || addr.Address != email || !validEmailChars(email) {
-		return fmt.Errorf("%w: email must be a valid address such as ada@example.com", ErrInvalid)
+		return invalid("email", "email must be a valid address such as ada@example.com")
 	}
 	at := strings.LastIndexByte(email, '@')
 	if at < 1 || at == len(email)-1 {
-		return fmt.Errorf("%w: email must be a valid address such as ada@example.com", ErrInvalid)
+		return invalid("email", "email must be a valid address such as ada@example.com")
 	}
 	return nil
 }

@@ -76,3 +76,22 @@ func TestNormalizeRejectsFormatCharacters(t *testing.T) {
 		t.Errorf("a name with a diacritic: %+v %v", out, err)
 	}
 }
+
+// TestNormalizeNamesTheField checks that every validation error is a
+// FieldError naming the field at fault, so that gRPC can report it.
+func TestNormalizeNamesTheField(t *testing.T) {
+	for field, in := range map[string]Input{
+		"name":  {"", "a@b.c"},
+		"email": {"Ada", "not an address"},
+	} {
+		_, err := in.Normalize()
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != field || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: %#v, want a FieldError for %s wrapping ErrInvalid", in, err, field)
+			continue
+		}
+		if want := "invalid input: " + fe.Msg; err.Error() != want || !strings.HasPrefix(fe.Msg, field+" ") {
+			t.Errorf("%+v: message %q", in, err.Error())
+		}
+	}
+}
