@@ -60,9 +60,15 @@ proto-breaking: buf ## Check proto/ for breaking changes against the last releas
 fmt: ## Run go fmt against code.
 	go fmt ./...
 
+# The tests build with the flags of the shipped binaries (static, -trimpath), so
+# that each package is compiled once per run: the binaries that tests build (the
+# release test's in internal/imagebuild, the e2e suite's manager) reuse it.
+GO_TEST_ENV ?= CGO_ENABLED=0
+GO_TEST_FLAGS ?= -trimpath
+
 .PHONY: vet
 vet: ## Run go vet against code.
-	go vet ./...
+	$(GO_TEST_ENV) go vet $(GO_TEST_FLAGS) ./...
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (.golangci.yml, kubebuilder's configuration).
@@ -82,8 +88,8 @@ envtest-bins: ## Build kube-apiserver and etcd for envtest from the Go module pr
 
 .PHONY: test
 test: manifests generate fmt vet envtest-bins helm ## Run unit, integration (PostgreSQL, RabbitMQ) and envtest tests.
-	KUBEBUILDER_ASSETS="$$(hack/k8s-bins.sh kube-apiserver etcd kubectl)" hack/with-postgres.sh hack/with-rabbitmq.sh \
-		go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
+	$(GO_TEST_ENV) KUBEBUILDER_ASSETS="$$(hack/k8s-bins.sh kube-apiserver etcd kubectl)" hack/with-postgres.sh hack/with-rabbitmq.sh \
+		go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
 
 ##@ Build
 
@@ -283,11 +289,11 @@ demo-down: ## Stop everything make demo started and remove its state.
 
 .PHONY: test-e2e
 test-e2e: helm ## Run the end-to-end suite (test/e2e) on its own local cluster, which it starts and tears down.
-	HELM="$(HELM)" go test -tags e2e ./test/e2e/ -timeout 45m -v -ginkgo.v
+	$(GO_TEST_ENV) HELM="$(HELM)" go test $(GO_TEST_FLAGS) -tags e2e ./test/e2e/ -timeout 45m -v -ginkgo.v
 
 .PHONY: test-e2e-real
 test-e2e-real: helm ## Run the real-node end-to-end suite as root: operator and user service as pods on containerd, kubelet and kube-proxy.
-	HELM="$(HELM)" go test -tags e2e,realnode ./test/e2e/ -timeout 30m -v -ginkgo.v
+	$(GO_TEST_ENV) HELM="$(HELM)" go test $(GO_TEST_FLAGS) -tags e2e,realnode ./test/e2e/ -timeout 30m -v -ginkgo.v
 
 .PHONY: bench-scale
 bench-scale: helm ## Run hack/bench/operator-scale.sh (N=500; pass BENCH_ARGS="-n 1000" for more).

@@ -8,7 +8,9 @@
 #   binaries: kube-apiserver etcd kube-controller-manager kube-scheduler
 #             kubelet kube-proxy kubectl kwok crictl (default: kube-apiserver etcd)
 # Prints the cache directory (usable as KUBEBUILDER_ASSETS) on stdout.
-# Progress goes to stderr.
+# Progress goes to stderr: while a build runs, the packages compiled so far
+# and the elapsed time, every 30 s. A cold build of every binary took 1048 s
+# (17.5 min) on 2 shared cores.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
@@ -18,6 +20,38 @@ CRICTL_VERSION="${CRICTL_VERSION:-1.37.0}"
 ASSETS_DIR="${K8S_ASSETS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/kubebuilder-envtest/k8s/${K8S_VERSION}-linux-amd64}"
 
 log() { printf '[k8s-bins] %s\n' "$*" >&2; }
+
+# PROGRESS_EVERY is how often (seconds) go_build reports its progress.
+PROGRESS_EVERY="${K8S_BINS_PROGRESS_EVERY:-30}"
+
+# go_build runs `go <args> -v` (build or install) for the binary named $1,
+# out of $2 packages (0: unknown), and reports on stderr every
+# PROGRESS_EVERY seconds how many packages it compiled so far and how long it
+# has run. `-v` names each package as it is compiled (cached ones are not
+# named); every other line (compiler errors) is passed on as it is.
+go_build() {
+  local what=$1 total=$2 n=0 line rc start=$SECONDS last=$SECONDS of=""
+  shift 2
+  [ "$total" -gt 0 ] && of=" of $total"
+  go "$1" -v "${@:2}" 2>&1 | {
+    while :; do
+      if IFS= read -r -t "$PROGRESS_EVERY" line; then
+        if [[ "$line" =~ ^[[:alnum:]._~/-]+$ ]]; then n=$((n + 1)); else printf '%s\n' "$line" >&2; fi
+      else
+        rc=$?
+        [ $rc -gt 128 ] || break # end of output; above 128 is the timeout
+      fi
+      if [ $((SECONDS - last)) -ge "$PROGRESS_EVERY" ]; then
+        log "$what: compiled $n$of packages (cached ones are not counted), $((SECONDS - start))s"
+        last=$SECONDS
+      fi
+    done
+    log "$what: compiled $n packages in $((SECONDS - start))s"
+  }
+}
+
+# package_count prints how many packages building the packages "$@" involves.
+package_count() { go list -deps "$@" | wc -l; }
 
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=(kube-apiserver etcd)
@@ -49,7 +83,7 @@ build_k8s() {
   local todo=()
   for b in "$@"; do [ -x "$ASSETS_DIR/$b" ] || todo+=("$b"); done
   [ ${#todo[@]} -gt 0 ] || return 0
-  log "building ${todo[*]} v${K8S_VERSION} from the Go module proxy (minutes on a cold cache)"
+  log "building ${todo[*]} v${K8S_VERSION} from the Go module proxy (a cold build of every binary took 17.5 min on 2 shared cores)"
   local m="$work/k8s"
   mkdir -p "$m" && cd "$m"
   go mod init example.com/k8sbin >/dev/null 2>&1
@@ -68,10 +102,11 @@ build_k8s() {
     for b in "${todo[@]}"; do echo "  _ \"k8s.io/kubernetes/cmd/$b\""; done
     echo ')'
   } > tools.go
+  log "downloading the modules"
   go mod tidy >&2
   local pkgs=()
   for b in "${todo[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
-  go build -o "$m/out/" "${pkgs[@]}" >&2
+  go_build "${todo[*]}" "$(package_count "${pkgs[@]}")" build -o "$m/out/" "${pkgs[@]}"
   for b in "${todo[@]}"; do mv "$m/out/$b" "$ASSETS_DIR/$b"; done
   cd - >/dev/null
 }
@@ -92,14 +127,14 @@ replace (
 EOM
   printf '//go:build tools\npackage tools\nimport _ "go.etcd.io/etcd/server/v3"\n' > tools.go
   go mod tidy >&2
-  go build -o "$m/etcd" go.etcd.io/etcd/server/v3 >&2
+  go_build etcd "$(package_count go.etcd.io/etcd/server/v3)" build -o "$m/etcd" go.etcd.io/etcd/server/v3
   mv "$m/etcd" "$ASSETS_DIR/etcd"
   cd - >/dev/null
 }
 
 build_kwok() {
   log "building kwok v${KWOK_VERSION} from the Go module proxy"
-  GOBIN="$work/kwokbin" go install "sigs.k8s.io/kwok/cmd/kwok@v${KWOK_VERSION}" >&2
+  GOBIN="$work/kwokbin" go_build kwok 0 install "sigs.k8s.io/kwok/cmd/kwok@v${KWOK_VERSION}"
   mv "$work/kwokbin/kwok" "$ASSETS_DIR/kwok"
 }
 
@@ -107,14 +142,16 @@ build_kwok() {
 # uses to stop and remove pod sandboxes (with their network) through containerd.
 build_crictl() {
   log "building crictl v${CRICTL_VERSION} from the Go module proxy"
-  GOBIN="$work/crictlbin" go install "sigs.k8s.io/cri-tools/cmd/crictl@v${CRICTL_VERSION}" >&2
+  GOBIN="$work/crictlbin" go_build crictl 0 install "sigs.k8s.io/cri-tools/cmd/crictl@v${CRICTL_VERSION}"
   mv "$work/crictlbin/crictl" "$ASSETS_DIR/crictl"
 }
 
 start=$SECONDS
-[ "$need_etcd" = true ] && build_etcd
-[ ${#missing_k8s[@]} -gt 0 ] && build_k8s "${missing_k8s[@]}"
-[ "$need_kwok" = true ] && build_kwok
-[ "$need_crictl" = true ] && build_crictl
+# if-statements, not `cond && build`: set -e is off in the body of a function
+# that is part of an && list, so a failed build would go unnoticed.
+if [ "$need_etcd" = true ]; then build_etcd; fi
+if [ ${#missing_k8s[@]} -gt 0 ]; then build_k8s "${missing_k8s[@]}"; fi
+if [ "$need_kwok" = true ]; then build_kwok; fi
+if [ "$need_crictl" = true ]; then build_crictl; fi
 if [ $((SECONDS - start)) -gt 0 ]; then log "done in $((SECONDS - start))s: $ASSETS_DIR"; fi
 echo "$ASSETS_DIR"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Scale benchmark of the operator on a local simulated cluster (a script, not a
-# test). It starts its own cluster (hack/local-cluster.sh, with its own state
-# dir and ports), installs the chart, and measures:
+# test). This script is the launcher: it starts its own cluster
+# (hack/local-cluster.sh, with its own state dir and ports), installs the
+# chart, starts the operator, and runs the two phases of bin/bench-scale
+# (hack/bench/scale), which measure and print:
 #
 #   direct_seconds    baseline: one client (the operator's QPS settings) creates
 #                     the same children (JWT and secret-hash key Secrets, migration Job, then the
@@ -59,66 +61,10 @@ HELM="${HELM:-$ROOT/bin/helm}"
 HEALTH_PORT="${BENCH_HEALTH_PORT:-38081}"
 METRICS_PORT="${BENCH_METRICS_PORT:-38080}"
 PPROF_PORT="${BENCH_PPROF_PORT:-38082}" # the operator's /debug/pprof/, to profile a run
-HZ=$(getconf CLK_TCK) # the unit of the CPU times in /proc/<pid>/stat
 
 log() { printf '[operator-scale] %s\n' "$*" >&2; }
 # shellcheck source=hack/lib/local-operator.sh
 source "$ROOT/hack/lib/local-operator.sh"
-
-# http_get prints the body of http://127.0.0.1:$1$2 (bash only, no curl).
-http_get() {
-  exec 3<>"/dev/tcp/127.0.0.1/$1"
-  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
-  sed '1,/^\r$/d' <&3
-  exec 3<&-
-}
-
-# operator_writes prints the operator's write requests so far.
-operator_writes() {
-  http_get "$METRICS_PORT" /metrics |
-    awk '/^rest_client_requests_total/ && /method="(POST|PUT|PATCH|DELETE)"/ {s += $NF} END {printf "%d\n", s}'
-}
-
-# heap_inuse_mib prints the operator's Go heap in use (go_memstats_heap_inuse_bytes), in MiB.
-heap_inuse_mib() {
-  http_get "$METRICS_PORT" /metrics | awk '/^go_memstats_heap_inuse_bytes / {printf "%.1f\n", $2 / 1048576}'
-}
-
-# rss_kib prints the operator's resident set size in KiB.
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$(operator_pid)/status"; }
-
-# cpu_ticks prints "<component> <utime+stime ticks>" for every cluster process
-# and the operator, for the per-phase CPU figures.
-cpu_ticks() {
-  local f pid name
-  for f in "$LOCAL_CLUSTER_DIR"/pids/*.pid "$OPERATOR_DIR/manager.pid"; do
-    [ -f "$f" ] || continue
-    pid=$(cat "$f"); name=$(basename "$f" .pid)
-    [ -r "/proc/$pid/stat" ] || continue
-    awk -v n="$name" '{sub(/^.*\) /, ""); print n, $12 + $13}' "/proc/$pid/stat"
-  done
-}
-
-# cpu_report prints cpu_<phase>_<component>=<seconds> for the CPU each process
-# used since the snapshot in file $2, for phase $1.
-cpu_report() {
-  cpu_ticks | awk -v p="$1" -v hz="$HZ" 'NR == FNR {t[$1] = $2; next}
-    {d = $2 - t[$1]; gsub(/-/, "_", $1); printf "cpu_%s_%s=%.1f\n", p, $1, d / hz}' "$2" -
-}
-
-# wait_quiet waits until the cluster processes and the operator together use
-# less than a fifth of a core over 5 s (at most 90 s), so that each phase
-# starts on a quiet machine, not while work from the step before still runs.
-wait_quiet() {
-  local a b start=$SECONDS
-  while [ $((SECONDS - start)) -lt 90 ]; do
-    a=$(cpu_ticks | awk '{s += $2} END {print s + 0}')
-    sleep 5
-    b=$(cpu_ticks | awk '{s += $2} END {print s + 0}')
-    [ $((b - a)) -lt "$HZ" ] && break
-  done
-  log "quiet after $((SECONDS - start))s"
-}
 
 # new_namespace creates namespace $1 with the database Secret "db".
 new_namespace() {
@@ -152,15 +98,12 @@ main() {
   (cd "$ROOT" && CGO_ENABLED=0 go build -o bin/manager ./cmd && go build -o bin/bench-scale ./hack/bench/scale)
   install_chart
 
+  # bin/bench-scale (hack/bench/scale) measures; this script starts what it measures.
+  local bench=(-n "$N" -cluster-dir "$LOCAL_CLUSTER_DIR" -operator-dir "$OPERATOR_DIR")
   log "baseline: creating the children of $N instances directly"
   new_namespace bench-direct
-  local direct snap="$OPERATOR_DIR/cpu.snap"
   mkdir -p "$OPERATOR_DIR"
-  wait_quiet
-  cpu_ticks >"$snap"
-  direct=$("$ROOT/bin/bench-scale" direct -n "$N" -namespace bench-direct | sed -n 's/^direct_seconds=//p')
-  echo "direct_seconds=$direct"
-  cpu_report direct "$snap"
+  "$ROOT/bin/bench-scale" direct "${bench[@]}" -namespace bench-direct | tee "$OPERATOR_DIR/direct.out"
   log "deleting the baseline namespace before the operator run"
   kubectl delete namespace bench-direct --timeout=15m >/dev/null
 
@@ -174,54 +117,7 @@ main() {
   start_operator "$HEALTH_PORT" --leader-elect=false --metrics-secure=false \
     --metrics-bind-address "127.0.0.1:$METRICS_PORT" --pprof-bind-address "127.0.0.1:$PPROF_PORT" "${args[@]}"
   new_namespace bench-operator
-  local op
-  wait_quiet
-  cpu_ticks >"$snap"
-  op=$("$ROOT/bin/bench-scale" operator -n "$N" -namespace bench-operator | sed -n 's/^operator_seconds=//p')
-  echo "operator_seconds=$op"
-  cpu_report operator "$snap"
-  echo "create_ratio=$(awk -v a="$op" -v b="$direct" 'BEGIN {printf "%.2f", a / b}')"
-
-  log "settling: waiting until the operator has made no write for 10s (at most 120s)"
-  local w0 w1 ws settle_start=$SECONDS
-  ws=$(operator_writes)
-  while :; do
-    sleep 10
-    w0=$(operator_writes)
-    [ "$w0" -eq "$ws" ] && break
-    [ $((SECONDS - settle_start)) -lt 120 ] || { log "still writing after 120s of settling"; break; }
-    ws=$w0
-  done
-  echo "settle_seconds=$((SECONDS - settle_start))"
-  log "idle: counting the operator's writes over ${IDLE}s"
-  sleep "$IDLE"
-  w1=$(operator_writes)
-  echo "idle_writes=$((w1 - w0))"
-
-  local rss0 rss1
-  rss0=$(rss_kib)
-  echo "rss_mib_at_n=$(awk -v k="$rss0" 'BEGIN {printf "%.1f", k / 1024}')"
-  echo "heap_inuse_mib_at_n=$(heap_inuse_mib)"
-  log "adding $NOISE unrelated 4 KiB Secrets and ConfigMaps"
-  kubectl create namespace bench-noise >/dev/null
-  "$ROOT/bin/bench-scale" noise -n "$NOISE" -namespace bench-noise >&2
-  # Let any informer that would cache them do so, then wait until the RSS is
-  # steady (under 1 MiB of change in 10 s, at most 150 s more), as it was
-  # before the noise after the idle window.
-  sleep 30
-  local prev start=$SECONDS
-  rss1=$(rss_kib)
-  while :; do
-    prev=$rss1
-    sleep 10
-    rss1=$(rss_kib)
-    [ $(((rss1 - prev) * (rss1 - prev))) -lt $((1024 * 1024)) ] && break
-    [ $((SECONDS - start)) -lt 150 ] || { log "RSS still moving after 150s"; break; }
-  done
-  echo "heap_inuse_mib_after_noise=$(heap_inuse_mib)"
-  echo "rss_mib_after_noise=$(awk -v k="$rss1" 'BEGIN {printf "%.1f", k / 1024}')"
-  echo "rss_growth=$(awk -v a="$rss0" -v b="$rss1" 'BEGIN {printf "%.3f", (b - a) / a}')"
-  echo "operator_writes_total=$(operator_writes)"
+  "$ROOT/bin/bench-scale" operator "${bench[@]}" -namespace bench-operator -baseline "$OPERATOR_DIR/direct.out" \
+    -metrics-url "http://127.0.0.1:$METRICS_PORT/metrics" -idle "${IDLE}s" -noise "$NOISE"
 }
-
 main

@@ -52,12 +52,14 @@ func TestReleaseImages(t *testing.T) {
 		}
 	}
 	bin, out := t.TempDir(), t.TempDir()
-	args := []string{"run", "./hack/images", "--version", "0.1.0", "--revision", "test", "--out", out}
+	// Built as the binaries are, so that it reuses what they and the tests compiled.
+	args := []string{"run", "-trimpath", "./hack/images", "--version", "0.1.0", "--revision", "test", "--out", out}
 	for _, r := range releases {
 		args = append(args, "--image", fmt.Sprintf("%s=%s=%s", r.name, r.ref, buildStatic(t, root, r.pkg, filepath.Join(bin, r.name))))
 	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go run ./hack/images: %v\n%s", err, b)

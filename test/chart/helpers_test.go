@@ -27,7 +27,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -39,14 +38,16 @@ import (
 	"github.com/userservice-dev/userservice-operator/internal/testenv"
 )
 
-// repoRoot returns the repository root, two levels above this package.
+// repoRoot returns the repository root, two levels above this package's
+// directory, where go test runs the tests. (The source file's path, from
+// runtime.Caller, is not a path on disk under -trimpath.)
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the test source file")
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return root
 }
 
 // chartDir is the chart under test.

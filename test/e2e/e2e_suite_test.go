@@ -60,8 +60,11 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(teardownCluster)
 
 	By("building the operator")
-	build := exec.Command("go", "build", "-o", e.manager, "./cmd")
+	// Static and -trimpath, as make build and make images build it (and make
+	// test-e2e builds this suite), so that it reuses the compiled packages.
+	build := exec.Command("go", "build", "-trimpath", "-o", e.manager, "./cmd")
 	build.Dir, build.Stdout, build.Stderr = e.root, GinkgoWriter, GinkgoWriter
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	Expect(build.Run()).To(Succeed())
 	requireHelm()
 

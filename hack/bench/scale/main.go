@@ -14,13 +14,22 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Command scale is the Go half of hack/bench/operator-scale.sh. It drives one
-// phase of the benchmark against the cluster in KUBECONFIG and prints one
-// key=value line:
+// Command scale is the measuring half of hack/bench/operator-scale.sh, which
+// starts the local cluster and the operator and runs it for each phase
+// against the cluster in KUBECONFIG. It prints key=value lines on stdout and
+// its progress on stderr:
 //
-//	scale direct   -n N -namespace NS   # baseline: create the children directly
-//	scale operator -n N -namespace NS   # create N UserServices, wait for Ready
-//	scale noise    -n N -namespace NS   # N unrelated 4 KiB Secrets and ConfigMaps
+//	scale direct   -n N -namespace NS -cluster-dir D -operator-dir O
+//	    baseline: create the children of N instances directly (direct_seconds)
+//	scale operator -n N -namespace NS -cluster-dir D -operator-dir O \
+//	    -baseline FILE -metrics-url URL -idle 120s -noise 10000
+//	    N UserServices through the running operator (operator_seconds,
+//	    create_ratio), then its writes while idle and its memory before and
+//	    after unrelated objects (idle_writes, rss_*, heap_inuse_mib_*, rss_growth)
+//
+// Both phases first wait for a quiet machine and print the CPU each cluster
+// process (and the operator) used, from /proc, by the pid files of
+// hack/local-cluster.sh (D/pids) and hack/lib/local-operator.sh (O/manager.pid).
 //
 // The baseline builds the children with internal/resources, the operator's
 // own builders, and applies the operator's rollout order: the JWT Secret and
@@ -65,33 +74,51 @@ func main() {
 // run parses the phase and its flags and runs it.
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("a phase is required: direct, operator or noise")
+		return fmt.Errorf("a phase is required: direct or operator")
 	}
-	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	n := fs.Int("n", 500, "number of instances (direct, operator) or objects (noise)")
-	ns := fs.String("namespace", "", "namespace to create the objects in (required)")
-	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
-	if err := fs.Parse(args[1:]); err != nil {
+	cfg, err := parseFlags(args[0], args[1:])
+	if err != nil {
 		return err
-	}
-	if *ns == "" || *n < 1 {
-		return fmt.Errorf("-namespace is required and -n must be positive (got %q, %d)", *ns, *n)
 	}
 	c, err := newClient()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	switch args[0] {
-	case "direct":
-		return timed("direct_seconds", func() error { return direct(ctx, c, *ns, *n) })
-	case "operator":
-		return timed("operator_seconds", func() error { return viaOperator(ctx, c, *ns, *n) })
-	case "noise":
-		return timed("noise_seconds", func() error { return noise(ctx, c, *ns, *n) })
+	if args[0] == "direct" {
+		return directPhase(ctx, c, cfg)
 	}
-	return fmt.Errorf("unknown phase %q: use direct, operator or noise", args[0])
+	return operatorPhase(ctx, c, cfg)
+}
+
+// parseFlags parses the flags of phase and checks that those it needs are set.
+func parseFlags(phase string, args []string) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet(phase, flag.ContinueOnError)
+	fs.IntVar(&cfg.n, "n", 500, "number of instances")
+	fs.StringVar(&cfg.namespace, "namespace", "", "namespace to create the instances in (required)")
+	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Minute,
+		"give up creating the instances, or the noise objects, and waiting for them after this long")
+	fs.StringVar(&cfg.procs.clusterDir, "cluster-dir", "", "the local cluster's state dir, with its pids/ (required)")
+	fs.StringVar(&cfg.procs.operatorDir, "operator-dir", "", "the local operator's state dir, with its manager.pid (required)")
+	fs.StringVar(&cfg.baseline, "baseline", "", "operator: the direct phase's output, for create_ratio (required)")
+	fs.StringVar(&cfg.metricsURL, "metrics-url", "", "operator: the operator's metrics endpoint, over HTTP (required)")
+	fs.DurationVar(&cfg.idle, "idle", 120*time.Second, "operator: the idle window of idle_writes")
+	fs.IntVar(&cfg.noise, "noise", 10000, "operator: unrelated 4 KiB Secrets and ConfigMaps for rss_growth")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if phase != "direct" && phase != "operator" {
+		return cfg, fmt.Errorf("unknown phase %q: use direct or operator", phase)
+	}
+	if cfg.namespace == "" || cfg.n < 1 || cfg.procs.clusterDir == "" || cfg.procs.operatorDir == "" {
+		return cfg, fmt.Errorf("-namespace, -cluster-dir and -operator-dir are required and -n must be positive "+
+			"(got %q, %q, %q, %d)", cfg.namespace, cfg.procs.clusterDir, cfg.procs.operatorDir, cfg.n)
+	}
+	if phase == "operator" && (cfg.baseline == "" || cfg.metricsURL == "" || cfg.noise < 1 || cfg.idle < 0) {
+		return cfg, fmt.Errorf("the operator phase needs -baseline, -metrics-url, a positive -noise and an -idle "+
+			"of at least 0 (got %q, %q, %d, %s)", cfg.baseline, cfg.metricsURL, cfg.noise, cfg.idle)
+	}
+	return cfg, nil
 }
 
 // newClient returns a client for KUBECONFIG with the operator's settings:
@@ -106,16 +133,6 @@ func newClient() (client.WithWatch, error) {
 	}
 	cfg.DisableCompression = true // as the operator does by default (--api-compression=false)
 	return client.NewWithWatch(cfg, client.Options{Scheme: scheme})
-}
-
-// timed runs f and prints key=<seconds>.
-func timed(key string, f func() error) error {
-	start := time.Now()
-	if err := f(); err != nil {
-		return err
-	}
-	fmt.Printf("%s=%.2f\n", key, time.Since(start).Seconds())
-	return nil
 }
 
 // instance returns the in-memory UserService number i, with the defaults the
