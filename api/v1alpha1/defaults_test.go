@@ -169,8 +169,7 @@ func ownFields(t reflect.Type, path string, into map[string]bool) {
 	if t.PkgPath() != reflect.TypeFor[UserService]().PkgPath() {
 		return
 	}
-	for i := range t.NumField() {
-		f := t.Field(i)
+	for f := range t.Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "" || name == "-" {
 			continue

@@ -276,7 +276,7 @@ func TestRequestIDAndMetrics(t *testing.T) {
 			t.Fatalf("access log lacks %s:\n%s", want, logs)
 		}
 	}
-	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(logs), "\n") {
 		var v map[string]any
 		if err := json.Unmarshal([]byte(line), &v); err != nil || v["time"] == nil || v["level"] == nil || v["msg"] == nil {
 			t.Fatalf("log line is not a JSON record with time, level and msg: %s (%v)", line, err)

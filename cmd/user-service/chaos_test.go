@@ -40,15 +40,13 @@ func startChaosLoad(s *service) *chaosLoad {
 	l := &chaosLoad{s: s, statuses: map[string]int{},
 		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: chaosWorkers}}}
 	for w := range chaosWorkers {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
+		l.wg.Go(func() {
 			for i := 0; i < chaosPerWorker && !l.stop.Load(); i++ {
 				if !l.request(w, i) {
 					time.Sleep(5 * time.Millisecond) // do not spin while the database is away
 				}
 			}
-		}()
+		})
 	}
 	return l
 }

@@ -214,9 +214,7 @@ func TestEventsKeepCommitOrderPerUser(t *testing.T) {
 	for id := range ids {
 		updates.Store(id, &atomic.Int64{})
 		for c := range 2 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				for i := range 10 {
 					body := fmt.Sprintf(`{"name":"v%d-%d","email":"o%d-%d-%d@%s.example.com"}`, c, i, id, c, i, tag)
 					if r := s.write(t, "PUT", fmt.Sprintf("/api/v1/users/%d", id), body); r.status == http.StatusOK {
@@ -224,7 +222,7 @@ func TestEventsKeepCommitOrderPerUser(t *testing.T) {
 						n.(*atomic.Int64).Add(1)
 					}
 				}
-			}()
+			})
 		}
 	}
 	wg.Wait()

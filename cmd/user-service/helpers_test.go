@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -94,9 +95,7 @@ func migrateUp(t *testing.T, dbURL string) {
 func startService(t *testing.T, dbURL string, env map[string]string) *service {
 	t.Helper()
 	full := map[string]string{"DATABASE_URL": dbURL, "JWT_SECRET": testSecret, "SHUTDOWN_DRAIN": "0s"}
-	for k, v := range env {
-		full[k] = v
-	}
+	maps.Copy(full, env)
 	ports := freePorts(t, 2)
 	port := ports[0]
 	full["SERVER_PORT"] = strconv.Itoa(port)

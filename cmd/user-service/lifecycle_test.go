@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -43,9 +44,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			env := map[string]string{}
-			for k, v := range good {
-				env[k] = v
-			}
+			maps.Copy(env, good)
 			env[c.key] = c.value
 			var out bytes.Buffer
 			err := run(context.Background(), nil, envFunc(env), &out)
@@ -94,11 +93,9 @@ func TestConcurrentMigrateAndSchemaGate(t *testing.T) {
 	errs := make([]error, 2)
 	outs := make([]syncBuffer, 2)
 	for i := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			errs[i] = run(context.Background(), []string{"migrate", "up"}, envFunc(map[string]string{"DATABASE_URL": db}), &outs[i])
-		}()
+		})
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -232,9 +229,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	var wg sync.WaitGroup
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := 0; routing.Load(); i++ {
 				if err := loadRequest(client, s, w, i); err != nil {
 					failed.Add(1)
@@ -243,7 +238,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 				}
 				ok.Add(1)
 			}
-		}()
+		})
 	}
 	waitFor(t, "100 requests to succeed before the shutdown", func() bool { return ok.Load() >= 100 })
 	slow := startSlowCreate(t, s)

@@ -125,9 +125,7 @@ func TestStatementTimeout(t *testing.T) {
 	results := make([]response, len(cases))
 	client := &http.Client{Timeout: 30 * time.Second} // a hang guard, not a speed check
 	for i, c := range cases {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			req, _ := http.NewRequest(c.method, s.base+c.path, strings.NewReader(c.body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+s.token)
@@ -139,7 +137,7 @@ func TestStatementTimeout(t *testing.T) {
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)
 			results[i] = response{status: resp.StatusCode, header: resp.Header, body: b}
-		}()
+		})
 	}
 	wg.Wait()
 	for i, c := range cases {

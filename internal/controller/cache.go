@@ -35,7 +35,7 @@ import (
 // dropping blanks; an empty result means all namespaces.
 func ParseNamespaces(s string) []string {
 	var out []string
-	for _, ns := range strings.Split(s, ",") {
+	for ns := range strings.SplitSeq(s, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			out = append(out, ns)
 		}

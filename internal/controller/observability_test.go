@@ -16,6 +16,7 @@ limitations under the License.
 package controller
 
 import (
+	"maps"
 	"slices"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -204,9 +205,7 @@ var _ = Describe("Operator metrics", func() {
 		id := map[string]string{"namespace": ns, "name": "users"}
 		with := func(extra map[string]string) map[string]string {
 			m := map[string]string{"namespace": ns, "name": "users"}
-			for k, v := range extra {
-				m[k] = v
-			}
+			maps.Copy(m, extra)
 			return m
 		}
 		Eventually(func() float64 {

@@ -78,8 +78,7 @@ func (s *Server) Start() {
 // its standard output, or on failure its standard error too.
 func (s *Server) run(action string) (string, error) {
 	out, err := exec.Command(s.script, action, s.dir).Output()
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
+	if exitErr, ok := errors.AsType[*exec.ExitError](err); ok {
 		return string(out) + string(exitErr.Stderr), err
 	}
 	return string(out), err

@@ -162,8 +162,7 @@ func call[Req, Res any](ctx context.Context, c *Client, rpc func(context.Context
 	if err == nil {
 		return res, nil
 	}
-	var perm *backoff.PermanentError
-	if errors.As(err, &perm) {
+	if perm, ok := errors.AsType[*backoff.PermanentError](err); ok {
 		return nil, perm.Unwrap()
 	}
 	var cerr *connect.Error

@@ -221,7 +221,7 @@ func notesManifest(t *testing.T, out string) string {
 		t.Fatalf("NOTES manifest is not terminated:\n%s", rest)
 	}
 	var lines []string
-	for _, l := range strings.Split(body, "\n") {
+	for l := range strings.SplitSeq(body, "\n") {
 		lines = append(lines, strings.TrimPrefix(l, "  "))
 	}
 	return strings.Join(lines, "\n") + "\n"

@@ -146,7 +146,7 @@ func checkSufficient(t *testing.T, c *cluster, in install) {
 	checkLease(t, admin, in)
 	checkEvents(t, admin, in.apps)
 	checkMetricsAuth(t, c, admin, in, objs, metricsAddr)
-	for _, line := range strings.Split(logs.String()[before:], "\n") {
+	for line := range strings.SplitSeq(logs.String()[before:], "\n") {
 		if l := strings.ToLower(line); strings.Contains(l, "forbidden") || strings.Contains(l, "cannot ") {
 			t.Errorf("a request of the operator was refused: %s", line)
 		}

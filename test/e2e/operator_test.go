@@ -188,7 +188,7 @@ func (o *operator) acquiredLease() bool {
 	if err != nil {
 		return false
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		if strings.HasPrefix(line, "leader_election_master_status{") && strings.Contains(line, leaseName) {
 			return strings.HasSuffix(strings.TrimSpace(line), " 1")
 		}

@@ -59,7 +59,7 @@ func readHostState() hostState {
 	h := hostState{sysctls: map[string]string{}, paths: map[string]bool{}}
 	out, err := exec.Command("ip", "-o", "link", "show").Output()
 	Expect(err).NotTo(HaveOccurred())
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		if f := strings.Fields(line); len(f) > 1 {
 			h.links = append(h.links, strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0])
 		}
@@ -68,7 +68,7 @@ func readHostState() hostState {
 		out, err := exec.Command(tool).Output()
 		Expect(err).NotTo(HaveOccurred(), "%s", tool)
 		table := ""
-		for _, line := range strings.Split(string(out), "\n") {
+		for line := range strings.SplitSeq(string(out), "\n") {
 			switch {
 			case strings.HasPrefix(line, "*"):
 				table = line[1:]
@@ -113,7 +113,7 @@ func mounts() []mount {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	Expect(err).NotTo(HaveOccurred())
 	var out []mount
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
 		f := strings.Fields(line)
 		for i, x := range f {
 			if x == "-" && i+1 < len(f) && len(f) > 4 {

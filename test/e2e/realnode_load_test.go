@@ -156,12 +156,10 @@ func (g *loadGen) run() {
 		case <-tick.C:
 		}
 		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer func() { <-sem }()
 			g.one(i)
-		}()
+		})
 	}
 }
 

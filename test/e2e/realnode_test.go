@@ -168,7 +168,7 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 	It("hands over to the second operator pod, which takes the Lease and reconciles a new UserService within 30 s",
 		func() {
 			holder := leaseHolder()
-			leader := strings.SplitN(holder, "_", 2)[0]
+			leader, _, _ := strings.Cut(holder, "_")
 			var standby string
 			for _, p := range operatorPods() {
 				if p.Name != leader {
@@ -365,7 +365,7 @@ func containerPID(p corev1.Pod) int {
 	id := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "containerd://")
 	out, err := e.run("ctr", "-a", e.clusterDir+"/containerd/containerd.sock", "-n", "k8s.io", "tasks", "ls")
 	Expect(err).NotTo(HaveOccurred())
-	for _, line := range strings.Split(out, "\n") {
+	for line := range strings.SplitSeq(out, "\n") {
 		var task string
 		var pid int
 		if n, _ := fmt.Sscan(line, &task, &pid); n == 2 && task == id {
@@ -383,14 +383,14 @@ func containerIdentity(p corev1.Pod) (uid, rootOptions string) {
 	pid := containerPID(p)
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	Expect(err).NotTo(HaveOccurred())
-	for _, line := range strings.Split(string(status), "\n") {
+	for line := range strings.SplitSeq(string(status), "\n") {
 		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
 			uid = f[1]
 		}
 	}
 	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
 	Expect(err).NotTo(HaveOccurred())
-	for _, line := range strings.Split(string(mi), "\n") {
+	for line := range strings.SplitSeq(string(mi), "\n") {
 		if f := strings.Fields(line); len(f) > 5 && f[4] == "/" {
 			rootOptions = f[5]
 		}

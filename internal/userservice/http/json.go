@@ -62,8 +62,7 @@ func decodeJSON(contentType string, body io.Reader, dst any) error {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return decodeError(err)
 		}
 		return errorf(http.StatusBadRequest, "request body must hold a single JSON object")

@@ -309,12 +309,10 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 // FieldOf returns the request field that err is about ("name", "email",
 // "limit", ...), or "" when it is about none.
 func FieldOf(err error) string {
-	var fe *users.FieldError
-	if errors.As(err, &fe) {
+	if fe, ok := errors.AsType[*users.FieldError](err); ok {
 		return fe.Field
 	}
-	var he *Error
-	if errors.As(err, &he) {
+	if he, ok := errors.AsType[*Error](err); ok {
 		return he.Field
 	}
 	return ""

@@ -119,8 +119,7 @@ func codeOf(err error) connect.Code {
 	if err == nil {
 		return 0
 	}
-	var cerr *connect.Error
-	if errors.As(err, &cerr) {
+	if cerr, ok := errors.AsType[*connect.Error](err); ok {
 		return cerr.Code()
 	}
 	return connect.CodeUnknown

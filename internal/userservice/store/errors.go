@@ -40,8 +40,7 @@ func classify(err error) failure {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return otherFailure
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		return classifySQLState(pgErr.Code)
 	}
 	var connectErr *pgconn.ConnectError

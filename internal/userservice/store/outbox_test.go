@@ -70,9 +70,7 @@ func TestEveryWriteHasItsOutboxRow(t *testing.T) {
 	var created sync.Map
 	var conflicts atomic.Int64
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			email := fmt.Sprintf("u%d@example.com", i)
 			if i%4 == 0 {
 				email = "FIRST@example.com"
@@ -86,7 +84,7 @@ func TestEveryWriteHasItsOutboxRow(t *testing.T) {
 			default:
 				t.Errorf("create %d: %v", i, err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if conflicts.Load() != n/4 {
@@ -153,13 +151,11 @@ func TestOutboxRowCommitsWithTheUserRow(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if _, err := s.CreateUser(ctx, users.Input{Name: "n", Email: fmt.Sprintf("r%d@example.com", i)}); err == nil {
 				t.Errorf("create %d succeeded although its event could not be written", i)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if _, err := s.UpdateUser(ctx, kept.ID, users.Input{Name: "changed", Email: "kept@example.com"}); err == nil {

@@ -48,9 +48,7 @@ func TestBatchedCreatesReportConflictsPerRow(t *testing.T) {
 	wins := map[string]int{}
 	conflicts := 0
 	for i := range emails * copies {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			e := fmt.Sprintf("user%d@example.com", i%emails)
 			if i%emails == 0 {
 				e = "TAKEN@example.com"
@@ -72,7 +70,7 @@ func TestBatchedCreatesReportConflictsPerRow(t *testing.T) {
 			default:
 				t.Errorf("call %d: %v", i, err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if len(wins) != emails-1 || conflicts != emails*copies-(emails-1) {
@@ -103,9 +101,7 @@ func TestBatchedGets(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for i := range 400 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			id := ids[i%len(ids)]
 			if i%5 == 0 {
 				id = -int64(i) // never exists
@@ -117,7 +113,7 @@ func TestBatchedGets(t *testing.T) {
 			case id > 0 && (err != nil || u.ID != id || u.Name != fmt.Sprint("g", id-ids[0])):
 				t.Errorf("id %d: %+v %v", id, u, err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }
@@ -169,9 +165,7 @@ func TestConcurrentBatchesShareEmails(t *testing.T) {
 	var mu sync.Mutex
 	wins := map[string]int{}
 	for i := range emails * copies {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			n := i % emails
 			if (i/emails)%2 == 1 {
 				n = emails - 1 - n // the other half asks in reverse order
@@ -186,7 +180,7 @@ func TestConcurrentBatchesShareEmails(t *testing.T) {
 			case !errors.Is(err, users.ErrConflict):
 				t.Errorf("call %d: %v", i, err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if len(wins) != emails {

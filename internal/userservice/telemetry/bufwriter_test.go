@@ -36,13 +36,11 @@ func TestBufferedWriterKeepsEveryLineInOrder(t *testing.T) {
 	w := NewBufferedWriter(&out, time.Millisecond)
 	var wg sync.WaitGroup
 	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range 2000 {
 				fmt.Fprintf(w, "g%d %d %s\n", g, i, strings.Repeat("x", i%50))
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	_ = w.Close()
