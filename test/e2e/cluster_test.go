@@ -121,14 +121,6 @@ func unavailable(msg string) {
 	Skip(msg + " (skipped outside CI)")
 }
 
-// freePort returns a loopback TCP port that is free now.
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // env holds where the suite's cluster and tools live.
 type env struct {
 	root       string // repository root
@@ -247,16 +239,4 @@ func (e *env) run(name string, args ...string) (string, error) {
 // kubectl runs kubectl with the admin kubeconfig.
 func (e *env) kubectl(args ...string) (string, error) {
 	return e.run(filepath.Join(e.binDir, "kubectl"), args...)
-}
-
-// kubectlStdin runs kubectl with the admin kubeconfig and stdin.
-func (e *env) kubectlStdin(stdin string, args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(e.binDir, "kubectl"), args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.kubeconfig)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out), nil
 }

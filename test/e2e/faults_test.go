@@ -39,7 +39,7 @@ var _ = Describe("Faults", Serial, Ordered, func() {
 		const n = 50
 		ns := newNamespace("kill9")
 		for i := range n {
-			createUserService(ns, fmt.Sprintf("u%02d", i), imageV1, 1)
+			createUserService(ns, fmt.Sprintf("u%02d", i), 1)
 		}
 		By("killing the operator with SIGKILL once it has started on them")
 		Eventually(func() int { return len(jwtSecretUIDs(ns)) }).Should(BeNumerically(">=", 5))
@@ -64,7 +64,7 @@ var _ = Describe("Faults", Serial, Ordered, func() {
 
 	It("reconnects and converges after kube-apiserver restarts", func() {
 		ns := newNamespace("apiserver-restart")
-		createUserService(ns, "before", imageV1, 1)
+		createUserService(ns, "before", 1)
 		waitReady(ns, "before")
 
 		By("running the operator without leader election, so only reconnection keeps it working")
@@ -76,7 +76,7 @@ var _ = Describe("Faults", Serial, Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 
 		setImage(ns, "before", imageV2)
-		createUserService(ns, "after", imageV1, 1)
+		createUserService(ns, "after", 1)
 		waitReady(ns, "before")
 		waitReady(ns, "after")
 		Expect(op.exited()).To(BeFalse(), "the operator exited after the restart:\n%s", op.logTail())
@@ -99,7 +99,7 @@ var _ = Describe("Faults", Serial, Ordered, func() {
 		By("killing the leader")
 		mainOperator.kill(syscall.SIGKILL)
 		killedAt := time.Now()
-		createUserService(ns, "users", imageV1, 1)
+		createUserService(ns, "users", 1)
 
 		Eventually(leaseHolder).WithTimeout(30*time.Second-time.Since(killedAt)).
 			ShouldNot(Equal(oldHolder), "the standby did not take the Lease within 30 s")

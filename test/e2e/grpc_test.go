@@ -30,7 +30,7 @@ var _ = Describe("A UserService with gRPC and events", func() {
 	It("gets the gRPC ports, the grpc readiness probe, GRPC_PORT and AMQP_URL, and rolls its pods when the AMQP Secret changes", func() {
 		ns := newNamespace("grpc-events")
 		setURLSecret(ns, "rabbitmq", "amqp://users:pw-1@rabbitmq:5672/")
-		createUserService(ns, "users", imageV1, 2, func(spec map[string]any) {
+		createUserService(ns, "users", 2, func(spec map[string]any) {
 			spec["grpc"] = map[string]any{"port": int64(50052)}
 			spec["events"] = map[string]any{"amqpURLSecretRef": map[string]any{"name": "rabbitmq"}}
 		})
@@ -65,7 +65,7 @@ var _ = Describe("A UserService with gRPC and events", func() {
 		Expect(grpc.AppProtocol).NotTo(BeNil())
 		Expect(*grpc.AppProtocol).To(Equal("grpc"))
 
-		job := jobFor(ns, "users", imageV1)
+		job := jobFor(ns, imageV1)
 		Expect(job).NotTo(BeNil())
 		for _, e := range job.Spec.Template.Spec.Containers[0].Env {
 			Expect(e.Name).NotTo(BeElementOf("AMQP_URL", "GRPC_PORT"), "the migration Job needs neither")

@@ -82,15 +82,15 @@ func setURLSecret(ns, name, url string) {
 	Expect(k8s.Update(ctx(), s)).To(Succeed())
 }
 
-// createUserService creates a UserService with the given image and
-// replicas; extra sets further spec fields.
-func createUserService(ns, name, image string, replicas int64, extra ...func(spec map[string]any)) {
+// createUserService creates a UserService of imageV1, where every spec
+// starts, with replicas; extra sets further spec fields.
+func createUserService(ns, name string, replicas int64, extra ...func(spec map[string]any)) {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(usvcGVK)
 	u.SetNamespace(ns)
 	u.SetName(name)
 	spec := map[string]any{
-		"image":    image,
+		"image":    imageV1,
 		"replicas": replicas,
 		"database": map[string]any{"urlSecretRef": map[string]any{"name": dbSecret, "key": "url"}},
 	}
@@ -188,23 +188,12 @@ func migrationJobs(ns, name string) []batchv1.Job {
 	return jobs.Items
 }
 
-// replicaSets lists the ReplicaSets of the UserService's Deployment.
-func replicaSets(ns, name string) []appsv1.ReplicaSet {
-	var rs appsv1.ReplicaSetList
-	Expect(k8s.List(ctx(), &rs, byInstance(ns, name)...)).To(Succeed())
-	return rs.Items
-}
-
-// podsOf lists the UserService's pods (Deployment and Job pods).
-func podsOf(ns, name string) []corev1.Pod {
-	var pods corev1.PodList
-	Expect(k8s.List(ctx(), &pods, byInstance(ns, name)...)).To(Succeed())
-	return pods.Items
-}
-
-// jobFor returns the migration Job that runs image, if any.
-func jobFor(ns, name, image string) *batchv1.Job {
-	for _, j := range migrationJobs(ns, name) {
+// jobFor returns the migration Job in ns that runs image, if any (each
+// spec has its namespace).
+func jobFor(ns, image string) *batchv1.Job {
+	var jobs batchv1.JobList
+	Expect(k8s.List(ctx(), &jobs, client.InNamespace(ns))).To(Succeed())
+	for _, j := range jobs.Items {
 		for _, c := range j.Spec.Template.Spec.Containers {
 			if c.Image == image {
 				return &j
@@ -212,16 +201,6 @@ func jobFor(ns, name, image string) *batchv1.Job {
 		}
 	}
 	return nil
-}
-
-// jobSucceeded reports whether the Job has its Complete condition.
-func jobSucceeded(j *batchv1.Job) bool {
-	for _, c := range j.Status.Conditions {
-		if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
 }
 
 // templateImage returns the image of the Deployment's first container.

@@ -38,7 +38,7 @@ import (
 var _ = Describe("A UserService with a NetworkPolicy and a ServiceMonitor", func() {
 	It("gets the NetworkPolicy its spec describes, and its ServiceMonitor once the CRD is installed, without an operator restart", func() {
 		ns := newNamespace("observability")
-		createUserService(ns, "users", imageV1, 2, func(spec map[string]any) {
+		createUserService(ns, "users", 2, func(spec map[string]any) {
 			spec["monitoring"] = map[string]any{"serviceMonitor": map[string]any{"enabled": true, "interval": "15s"}}
 			spec["networkPolicy"] = map[string]any{
 				"enabled": true,

@@ -21,6 +21,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -221,4 +222,12 @@ current-context: local
 `, server, ca, strings.TrimSpace(token))
 	Expect(os.WriteFile(path, []byte(content), 0o600)).To(Succeed())
 	return path
+}
+
+// freePort returns a loopback TCP port that is free now.
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -52,7 +52,7 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 		ns = newNamespace("serve")
 		db = newDatabase(ns)
 		setDBSecret(ns, db.url())
-		createUserService(ns, "users", imageV1, 2, nodePort, fixedPool)
+		createUserService(ns, "users", 2, nodePort, fixedPool)
 	})
 
 	It("installs and serves: the Job migrates PostgreSQL, restricted pods run as 65532 on a read-only root, "+
@@ -92,13 +92,13 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 		ns2 := newNamespace("failed-migration")
 		db2 := newDatabase(ns2)
 		setDBSecret(ns2, db2.url())
-		createUserService(ns2, "users", imageV1, 2, nodePort, noMigrationRetries)
+		createUserService(ns2, "users", 2, nodePort, noMigrationRetries)
 		waitReady(ns2, "users")
 		g := startLoad("failed-migration", serviceURL(ns2, "users"), jwtFor(ns2, "users"))
 
 		setImage(ns2, "users", imageFail)
 		Eventually(conditionIs(ns2, "users", "Degraded", metav1.ConditionTrue, "MigrationFailed")).Should(Succeed())
-		job := jobFor(ns2, "users", imageFail)
+		job := jobFor(ns2, imageFail)
 		Expect(job).NotTo(BeNil(), "the failed migration Job was not kept")
 		logs, err := e.kubectl("-n", ns2, "logs", "job/"+job.Name)
 		Expect(err).NotTo(HaveOccurred())
@@ -191,7 +191,7 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 			leaderPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: leader}}
 			Expect(k8s.Delete(ctx(), leaderPod)).To(Succeed())
 			deletedAt := time.Now()
-			createUserService(ns3, "users", imageV1, 1)
+			createUserService(ns3, "users", 1)
 			Eventually(leaseHolder).WithTimeout(30*time.Second-time.Since(deletedAt)).
 				Should(HavePrefix(standby+"_"), "the standby %s did not take the Lease within 30 s", standby)
 			Eventually(func() int { return len(migrationJobs(ns3, "users")) }).

@@ -27,6 +27,7 @@ import (
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL is meant to be dot-imported.
 	. "github.com/onsi/gomega"    //nolint:revive // Gomega's DSL is meant to be dot-imported.
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,7 +37,7 @@ import (
 var _ = Describe("UserService on a local cluster", func() {
 	It("becomes Ready, and kubectl wait sees it", func() {
 		ns := newNamespace("lifecycle")
-		createUserService(ns, "users", imageV1, 2)
+		createUserService(ns, "users", 2)
 		_, err := e.kubectl("-n", ns, "wait", "--for=condition=Ready", "usvc/users", "--timeout=180s")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ready(ns, "users")()).To(Succeed())
@@ -47,23 +48,23 @@ var _ = Describe("UserService on a local cluster", func() {
 		Expect(templateImage(d)).To(Equal(imageV1))
 		Expect(k8s.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "users"}, &corev1.Service{})).To(Succeed())
 		Expect(k8s.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "users-jwt"}, &corev1.Secret{})).To(Succeed())
-		job := jobFor(ns, "users", imageV1)
+		job := jobFor(ns, imageV1)
 		Expect(job).NotTo(BeNil(), "no migration Job runs %s", imageV1)
 		Expect(jobSucceeded(job)).To(BeTrue())
 	})
 
 	It("upgrades through a new migration Job, then a rolling update that keeps the old pods until new ones are ready", func() {
 		ns := newNamespace("upgrade")
-		createUserService(ns, "users", imageV1, 2)
+		createUserService(ns, "users", 2)
 		waitReady(ns, "users")
-		oldJob := jobFor(ns, "users", imageV1)
+		oldJob := jobFor(ns, imageV1)
 		Expect(oldJob).NotTo(BeNil())
 
 		rec := watchRollout(ns, "users", 2)
 		setImage(ns, "users", imageV2)
 		waitReady(ns, "users")
 
-		newJob := jobFor(ns, "users", imageV2)
+		newJob := jobFor(ns, imageV2)
 		Expect(newJob).NotTo(BeNil(), "no new migration Job for %s", imageV2)
 		Expect(newJob.Name).NotTo(Equal(oldJob.Name))
 		Expect(jobSucceeded(newJob)).To(BeTrue())
@@ -88,7 +89,7 @@ var _ = Describe("UserService on a local cluster", func() {
 
 	It("keeps the old pods serving when a migration fails, reports MigrationFailed, and recovers with a fixed image", func() {
 		ns := newNamespace("failed-migration")
-		createUserService(ns, "users", imageV1, 2, noMigrationRetries)
+		createUserService(ns, "users", 2, noMigrationRetries)
 		waitReady(ns, "users")
 
 		setImage(ns, "users", imageFail)
@@ -115,7 +116,7 @@ var _ = Describe("UserService on a local cluster", func() {
 
 	It("garbage-collects every child when the UserService is deleted", func() {
 		ns := newNamespace("deletion")
-		createUserService(ns, "users", imageV1, 2)
+		createUserService(ns, "users", 2)
 		waitReady(ns, "users")
 		u, err := getUserService(ns, "users")
 		Expect(err).NotTo(HaveOccurred())
@@ -128,7 +129,7 @@ var _ = Describe("UserService on a local cluster", func() {
 
 	It("rolls the pods when the database Secret changes", func() {
 		ns := newNamespace("rotation")
-		createUserService(ns, "users", imageV1, 2)
+		createUserService(ns, "users", 2)
 		waitReady(ns, "users")
 		before := podNames(ns, "users")
 
@@ -138,7 +139,7 @@ var _ = Describe("UserService on a local cluster", func() {
 
 	It("recreates a child deleted by hand", func() {
 		ns := newNamespace("drift")
-		createUserService(ns, "users", imageV1, 2)
+		createUserService(ns, "users", 2)
 		waitReady(ns, "users")
 		for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
 			key := client.ObjectKey{Namespace: ns, Name: "users"}
@@ -155,7 +156,7 @@ var _ = Describe("UserService on a local cluster", func() {
 
 	It("admits every pod it creates in a namespace that enforces restricted Pod Security", func() {
 		ns := newNamespace("restricted")
-		createUserService(ns, "users", imageV1, 2)
+		createUserService(ns, "users", 2)
 		waitReady(ns, "users")
 		var jobPods, deployPods int
 		for _, p := range podsOf(ns, "users") {
@@ -240,6 +241,30 @@ func objectNames(l client.ObjectList) []string {
 		}
 	}
 	return out
+}
+
+// replicaSets lists the ReplicaSets of the UserService's Deployment.
+func replicaSets(ns, name string) []appsv1.ReplicaSet {
+	var rs appsv1.ReplicaSetList
+	Expect(k8s.List(ctx(), &rs, byInstance(ns, name)...)).To(Succeed())
+	return rs.Items
+}
+
+// podsOf lists the UserService's pods (Deployment and Job pods).
+func podsOf(ns, name string) []corev1.Pod {
+	var pods corev1.PodList
+	Expect(k8s.List(ctx(), &pods, byInstance(ns, name)...)).To(Succeed())
+	return pods.Items
+}
+
+// jobSucceeded reports whether the Job has its Complete condition.
+func jobSucceeded(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }
 
 // podNames lists the names of the Deployment's running pods.
