@@ -1,7 +1,6 @@
 package http
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -179,17 +178,6 @@ func writeBody(w http.ResponseWriter, status int, body []byte) {
 
 // jsonContentType is shared to avoid allocating the header value per response.
 var jsonContentType = []string{"application/json"}
-
-// writeJSON encodes v with encoding/json; for cold paths only.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
-		buf.Reset()
-		buf.WriteString(`{"error":"encoding response failed"}`)
-		status = http.StatusInternalServerError
-	}
-	writeBody(w, status, buf.Bytes())
-}
 
 // writeErrorBody writes {"error": msg} with status.
 func writeErrorBody(w http.ResponseWriter, status int, msg string) {

@@ -77,7 +77,7 @@ func NewHandler(o Options) http.Handler {
 	mux.Handle("GET /ready", o.Readiness)
 	mux.Handle("GET /metrics", o.Metrics.Handler())
 	mux.Handle("/", fallback(mux))
-	var h http.Handler = instrument(mux, newAccessLog(o.AccessLog), o.Metrics)
+	h := instrument(mux, newAccessLog(o.AccessLog), o.Metrics)
 	if o.Wrap != nil {
 		h = o.Wrap(h)
 	}
