@@ -248,8 +248,3 @@ type UserServiceList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []UserService `json:"items"`
 }
-
-// init registers the UserService types with the scheme builder.
-func init() {
-	SchemeBuilder.Register(&UserService{}, &UserServiceList{})
-}
