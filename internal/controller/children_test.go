@@ -173,7 +173,7 @@ func operatorOwnsReplicas(ns string) bool {
 	Expect(getObj(ns, "users", d)).To(Succeed())
 	for _, mf := range d.ManagedFields {
 		if mf.Manager == resources.FieldOwner && mf.Operation == metav1.ManagedFieldsOperationApply &&
-			strings.Contains(string(mf.FieldsV1.Raw), `"f:replicas"`) {
+			strings.Contains(mf.FieldsV1.GetRawString(), `"f:replicas"`) {
 			return true
 		}
 	}

@@ -106,7 +106,7 @@ func appliesReplicas(d *appsv1.Deployment, manager string) bool {
 			continue
 		}
 		var fields map[string]map[string]any
-		if json.Unmarshal(mf.FieldsV1.Raw, &fields) == nil {
+		if json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields) == nil {
 			if _, ok := fields["f:spec"]["f:replicas"]; ok {
 				return true
 			}

@@ -176,7 +176,7 @@ func encodeAttrs(attrs []attribute.KeyValue) []otlpKV {
 			f := a.Value.AsFloat64()
 			v.Double = &f
 		default:
-			str := a.Value.Emit()
+			str := a.Value.String()
 			v.String = &str
 		}
 		out = append(out, otlpKV{Key: string(a.Key), Value: v})
