@@ -49,7 +49,6 @@ var _ = Describe("UserService controller", func() {
 
 	It("creates every child with the documented contents", func() {
 		readyWith(ns, nil)
-		us := getUS(ns)
 
 		By("the Deployment")
 		d := &appsv1.Deployment{}
@@ -106,7 +105,7 @@ var _ = Describe("UserService controller", func() {
 		Expect(apierrors.IsNotFound(getObj(ns, "users", &autoscalingv2.HorizontalPodAutoscaler{}))).To(BeTrue())
 
 		By("the status")
-		us = getUS(ns)
+		us := getUS(ns)
 		Expect(us.Status.Image).To(Equal(imageV1))
 		Expect(us.Status.MigratedImage).To(Equal(imageV1))
 		Expect(us.Status.MigrationJob).To(Equal(job.Name))

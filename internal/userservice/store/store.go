@@ -59,7 +59,7 @@ type Option func(*Store)
 // block.
 func WithOutbox(changed func()) Option {
 	return func(s *Store) {
-		s.Queries.outbox = true
+		s.outbox = true
 		s.changed = changed
 	}
 }
@@ -146,7 +146,7 @@ func (s *Store) runGets(ctx context.Context, batch []*call[int64, users.User]) {
 	for i, c := range batch {
 		ids[i] = c.key
 	}
-	found, err := s.Queries.GetUsers(ctx, ids)
+	found, err := s.GetUsers(ctx, ids)
 	if err != nil {
 		for _, c := range batch {
 			c.err = err
@@ -187,7 +187,7 @@ func (s *Store) runCreates(ctx context.Context, batch []*call[users.Input, users
 	for i, c := range batch {
 		names[i], emails[i] = c.key.Name, c.key.Email
 	}
-	inserted, err := s.Queries.CreateUsers(ctx, names, emails)
+	inserted, err := s.CreateUsers(ctx, names, emails)
 	if err != nil && rowError(err) && ctx.Err() == nil {
 		for _, c := range batch {
 			c.val, c.err = s.Queries.CreateUser(ctx, c.key)
