@@ -78,7 +78,7 @@ func TestCRUD(t *testing.T) {
 // answer JSON errors.
 func TestBadRequests(t *testing.T) {
 	s := startService(t, newMigratedDB(t), nil)
-	auth := "Bearer " + s.token
+	bearer := "Bearer " + s.token
 	big := `{"name":"` + strings.Repeat("a", 1<<20) + `","email":"a@example.com"}`
 	cases := []struct {
 		name, method, path, body, ctype string
@@ -115,7 +115,7 @@ func TestBadRequests(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := []string{"Authorization", auth}
+			h := []string{"Authorization", bearer}
 			if c.ctype != "" {
 				h = append(h, "Content-Type", c.ctype)
 			}

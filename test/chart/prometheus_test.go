@@ -276,13 +276,13 @@ func startProcess(t *testing.T, name string, env []string, args ...string) *proc
 	return p
 }
 
-// waitHTTP polls url until it answers 200, failing the test with the
+// waitHTTP polls target until it answers 200, failing the test with the
 // process's output if it exits or does not answer within 30s.
-func (p *process) waitHTTP(t *testing.T, url string) {
+func (p *process) waitHTTP(t *testing.T, target string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
+		if resp, err := http.Get(target); err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
@@ -290,11 +290,11 @@ func (p *process) waitHTTP(t *testing.T, url string) {
 		}
 		select {
 		case err := <-p.done:
-			t.Fatalf("%s exited (%v) before answering %s:\n%s", p.cmd.Path, err, url, p.out.String())
+			t.Fatalf("%s exited (%v) before answering %s:\n%s", p.cmd.Path, err, target, p.out.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	t.Fatalf("%s did not answer %s within 30s:\n%s", p.cmd.Path, url, p.out.String())
+	t.Fatalf("%s did not answer %s within 30s:\n%s", p.cmd.Path, target, p.out.String())
 }
 
 // userServiceProcess is the user service the test runs.

@@ -123,7 +123,7 @@ func Status(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
 // Querier runs a query that returns one row: *pgxpool.Pool, *pgx.Conn and
 // pgx.Tx all are.
 type Querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	QueryRow(ctx context.Context, query string, args ...any) pgx.Row
 }
 
 // Version returns the database's current schema version, 0 when no
