@@ -94,15 +94,21 @@ func newStatusCollector(reader client.Reader, elected <-chan struct{}) *statusCo
 		elected: elected,
 		condition: prometheus.NewDesc("userservice_status_condition",
 			"1 for the current status (true, false or unknown) of each condition of a UserService, else 0.",
-			[]string{"namespace", "name", "type", "status"}, nil),
+			userServiceLabels("type", "status"), nil),
 		info: prometheus.NewDesc("userservice_info",
 			"1 for each UserService, with the image that serves (status.image) and the last migrated image.",
-			[]string{"namespace", "name", "image", "migrated_image"}, nil),
+			userServiceLabels("image", "migrated_image"), nil),
 		replicas: prometheus.NewDesc("userservice_replicas",
 			"Replicas of a UserService: desired (the Deployment's spec.replicas, else what the spec asks for), "+
 				"ready and updated (its status).",
-			[]string{"namespace", "name", "state"}, nil),
+			userServiceLabels("state"), nil),
 	}
+}
+
+// userServiceLabels returns the label names of a UserService's series: its
+// namespace and name, then extra.
+func userServiceLabels(extra ...string) []string {
+	return append([]string{"namespace", "name"}, extra...)
 }
 
 // Describe sends the descriptors.

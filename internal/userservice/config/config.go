@@ -59,7 +59,7 @@ var Vars = []Var{
 	{"JWT_SECRET", "(required)", "HS256 key for bearer tokens, at least 32 bytes"},
 	{"SERVER_PORT", "3000", "HTTP port (1-65535)"},
 	{"GRPC_PORT", "50051", "gRPC port (1-65535, not SERVER_PORT); 0 turns gRPC off"},
-	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"LOG_LEVEL", defaultLogLevel, "debug, info, warn or error"},
 	{"DB_MAX_CONNS", "max(8, 4*GOMAXPROCS)", "maximum pool connections (1-1000)"},
 	{"DB_MIN_CONNS", "0", "connections kept open when idle (0..DB_MAX_CONNS)"},
 	{"DB_STATEMENT_TIMEOUT", "5s", "PostgreSQL statement_timeout of every request's statement (0: the server's setting); a statement cut off answers 503"},
@@ -218,12 +218,15 @@ func boolVar(getenv func(string) string, name string) (bool, error) {
 	return b, nil
 }
 
+// defaultLogLevel is the LOG_LEVEL of an unset variable.
+const defaultLogLevel = "info"
+
 // logLevel validates LOG_LEVEL and returns it in lower case.
 func logLevel(raw string) (string, error) {
 	v := strings.ToLower(strings.TrimSpace(raw))
 	switch v {
 	case "":
-		return "info", nil
+		return defaultLogLevel, nil
 	case "debug", "info", "warn", "error":
 		return v, nil
 	}
