@@ -98,13 +98,13 @@ func createConcurrently(t *testing.T, from, n int, create func(i int64) (int64, 
 }
 
 // waitMetric waits until ok(value of name) holds.
-func (s *service) waitMetric(t *testing.T, name string, ok func(float64) bool, timeout time.Duration) float64 {
+func (s *service) waitMetric(t *testing.T, name string, ok func(float64) bool, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		v := s.metric(t, name)
 		if v >= 0 && ok(v) {
-			return v
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s = %v (-1: absent) after %s\n%s", name, v, timeout, s.logs.String())

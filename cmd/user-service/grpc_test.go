@@ -424,8 +424,9 @@ func TestGRPCReflection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, svc := range resp.GetListServicesResponse().GetService() {
+	services := resp.GetListServicesResponse().GetService()
+	names := make([]string, 0, len(services))
+	for _, svc := range services {
 		names = append(names, svc.GetName())
 	}
 	if len(names) != 1 || names[0] != "userservice.v1.UserService" {

@@ -121,13 +121,13 @@ var _ = Describe("UserService controller", func() {
 	It("sets owner references on every child so the garbage collector deletes them", func() {
 		readyWith(ns, nil)
 		us := getUS(ns)
-		children := []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{}}
-		for _, obj := range children {
-			Expect(getObj(ns, "users", obj)).To(Succeed())
-		}
 		jwt := &corev1.Secret{}
 		Expect(getObj(ns, "users-jwt", jwt)).To(Succeed())
-		children = append(children, jwt, migrationJob(ns, imageV1))
+		children := []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{},
+			jwt, migrationJob(ns, imageV1)}
+		for _, obj := range children[:3] {
+			Expect(getObj(ns, "users", obj)).To(Succeed())
+		}
 		for _, obj := range children {
 			Expect(obj.GetOwnerReferences()).To(ConsistOf(And(
 				HaveField("UID", us.UID), HaveField("Kind", "UserService"),

@@ -216,7 +216,7 @@ func TestImageFromStaticBinary(t *testing.T) {
 func TestImageIsReproducible(t *testing.T) {
 	spec := Spec{Name: "hello", Ref: "example.test/hello:v1", Binary: helloBinary(t)}
 	opts := Options{Version: "1", Created: time.Unix(0, 0)}
-	var digests []v1.Hash
+	digests := make([]v1.Hash, 0, 2)
 	for range 2 {
 		img, err := Image(spec, opts)
 		if err != nil {

@@ -53,11 +53,12 @@ func TestReleaseImages(t *testing.T) {
 	}
 	bin, out := t.TempDir(), t.TempDir()
 	// Built as the binaries are, so that it reuses what they and the tests compiled.
-	args := []string{"run", "-trimpath", "./hack/images", "--version", "0.1.0", "--revision", "test", "--out", out}
+	images := make([]string, 0, 2*len(releases))
 	for _, r := range releases {
-		args = append(args, "--image", fmt.Sprintf("%s=%s=%s", r.name, r.ref, buildStatic(t, root, r.pkg, filepath.Join(bin, r.name))))
+		images = append(images, "--image", fmt.Sprintf("%s=%s=%s", r.name, r.ref, buildStatic(t, root, r.pkg, filepath.Join(bin, r.name))))
 	}
-	cmd := exec.Command("go", args...)
+	args := []string{"run", "-trimpath", "./hack/images", "--version", "0.1.0", "--revision", "test", "--out", out}
+	cmd := exec.Command("go", append(args, images...)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	b, err := cmd.CombinedOutput()

@@ -82,7 +82,7 @@ func TestGRPC(t *testing.T) {
 // Secret, and neither in the migration Job.
 func TestGRPCAndEventsEnv(t *testing.T) {
 	names := func(env []corev1.EnvVar) string {
-		var n []string
+		n := make([]string, 0, len(env))
 		for _, e := range env {
 			n = append(n, e.Name+"="+e.Value)
 		}

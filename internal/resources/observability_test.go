@@ -143,18 +143,19 @@ func TestNetworkPolicy(t *testing.T) {
 					{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.12.7/32"}}}, Ports: []networkingv1.NetworkPolicyPort{tcp(6432)}},
 				},
 			}},
+		{"gRPC on another port, then off", &appsv1alpha1.NetworkPolicySpec{Enabled: true, From: []appsv1alpha1.NetworkPolicyPeer{frontend}},
+			appsv1alpha1.GRPCSpec{Port: 9090}, &networkingv1.NetworkPolicySpec{
+				PodSelector: selector, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: frontend.PodSelector}},
+					Ports: []networkingv1.NetworkPolicyPort{tcp(3000), tcp(9090)}}},
+			}},
+		{"gRPC off", &appsv1alpha1.NetworkPolicySpec{Enabled: true, From: []appsv1alpha1.NetworkPolicyPeer{frontend}},
+			appsv1alpha1.GRPCSpec{Enabled: ptr.To(false)}, &networkingv1.NetworkPolicySpec{
+				PodSelector: selector, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: frontend.PodSelector}},
+					Ports: []networkingv1.NetworkPolicyPort{tcp(3000)}}},
+			}},
 	}
-	tests = append(tests, npCase{"gRPC on another port, then off", &appsv1alpha1.NetworkPolicySpec{Enabled: true, From: []appsv1alpha1.NetworkPolicyPeer{frontend}},
-		appsv1alpha1.GRPCSpec{Port: 9090}, &networkingv1.NetworkPolicySpec{
-			PodSelector: selector, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: frontend.PodSelector}},
-				Ports: []networkingv1.NetworkPolicyPort{tcp(3000), tcp(9090)}}},
-		}}, npCase{"gRPC off", &appsv1alpha1.NetworkPolicySpec{Enabled: true, From: []appsv1alpha1.NetworkPolicyPeer{frontend}},
-		appsv1alpha1.GRPCSpec{Enabled: ptr.To(false)}, &networkingv1.NetworkPolicySpec{
-			PodSelector: selector, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: frontend.PodSelector}},
-				Ports: []networkingv1.NetworkPolicyPort{tcp(3000)}}},
-		}})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			us := newUS(func(us *appsv1alpha1.UserService) { us.Spec.NetworkPolicy, us.Spec.GRPC = tt.policy, tt.grpc })

@@ -57,53 +57,8 @@ func TestDeployment(t *testing.T) {
 		mutate func(*appsv1alpha1.UserService)
 		check  func(t *testing.T, us *appsv1alpha1.UserService)
 	}{
-		{"defaults", nil, func(t *testing.T, us *appsv1alpha1.UserService) {
-			d := Deployment(us, "img:v1", inputs(us))
-			if got := ptr.Deref(d.Spec.Replicas, -1); got != 2 {
-				t.Errorf("replicas = %d, want 2", got)
-			}
-			if !equality.Semantic.DeepEqual(d.Spec.Selector.MatchLabels, map[string]string{LabelName: AppName, LabelInstance: "users"}) {
-				t.Errorf("selector = %v, want name and instance only", d.Spec.Selector.MatchLabels)
-			}
-			if d.Labels[LabelVersion] != "v1" || d.Labels[LabelManagedBy] != ManagedBy {
-				t.Errorf("labels = %v, want version v1 and managed-by", d.Labels)
-			}
-			if mu := d.Spec.Strategy.RollingUpdate.MaxUnavailable; mu.IntValue() != 0 {
-				t.Errorf("maxUnavailable = %v, want 0", mu)
-			}
-			if d.Spec.Template.Annotations[AnnotationSecretHash] != "abc123" {
-				t.Errorf("secret hash annotation = %q", d.Spec.Template.Annotations[AnnotationSecretHash])
-			}
-			if o := d.OwnerReferences; len(o) != 1 || o[0].UID != "uid-1" || !ptr.Deref(o[0].Controller, false) {
-				t.Errorf("owner references = %+v, want the UserService as controller", o)
-			}
-		}},
-		{"container contents", nil, func(t *testing.T, us *appsv1alpha1.UserService) {
-			d := Deployment(us, "img:v1", inputs(us))
-			c := d.Spec.Template.Spec.Containers[0]
-			if c.Image != "img:v1" || strings.Join(c.Args, " ") != "serve" {
-				t.Errorf("image, args = %q, %v", c.Image, c.Args)
-			}
-			if c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 3000 {
-				t.Errorf("port = %+v, want http 3000", c.Ports[0])
-			}
-			if c.LivenessProbe.HTTPGet.Path != "/health" || c.ReadinessProbe.GRPC == nil || c.StartupProbe == nil {
-				t.Error("want liveness /health, readiness through the gRPC health service and a startup probe")
-			}
-			if c.Lifecycle.PreStop.Sleep.Seconds != PreStopSleepSeconds {
-				t.Errorf("preStop sleep = %d", c.Lifecycle.PreStop.Sleep.Seconds)
-			}
-			if g := *d.Spec.Template.Spec.TerminationGracePeriodSeconds; g < PreStopSleepSeconds+5+20 {
-				t.Errorf("terminationGracePeriodSeconds = %d, want >= preStop + drain + timeout", g)
-			}
-			sc := c.SecurityContext
-			if !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" {
-				t.Errorf("container security context = %+v", sc)
-			}
-			if psc := d.Spec.Template.Spec.SecurityContext; !*psc.RunAsNonRoot || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-				t.Errorf("pod security context = %+v", psc)
-			}
-		}},
+		{"defaults", nil, checkDeploymentDefaults},
+		{"container contents", nil, checkDeploymentContainer},
 		{"autoscaling leaves replicas to the HPA", func(us *appsv1alpha1.UserService) {
 			us.Spec.Autoscaling = &appsv1alpha1.AutoscalingSpec{MaxReplicas: 5}
 		}, func(t *testing.T, us *appsv1alpha1.UserService) {
@@ -142,13 +97,68 @@ func TestDeployment(t *testing.T) {
 	}
 }
 
+// checkDeploymentDefaults checks the Deployment of a UserService with the
+// defaults: replicas, selector, labels, strategy, secret hash and owner.
+func checkDeploymentDefaults(t *testing.T, us *appsv1alpha1.UserService) {
+	t.Helper()
+	d := Deployment(us, "img:v1", inputs(us))
+	if got := ptr.Deref(d.Spec.Replicas, -1); got != 2 {
+		t.Errorf("replicas = %d, want 2", got)
+	}
+	if !equality.Semantic.DeepEqual(d.Spec.Selector.MatchLabels, map[string]string{LabelName: AppName, LabelInstance: "users"}) {
+		t.Errorf("selector = %v, want name and instance only", d.Spec.Selector.MatchLabels)
+	}
+	if d.Labels[LabelVersion] != "v1" || d.Labels[LabelManagedBy] != ManagedBy {
+		t.Errorf("labels = %v, want version v1 and managed-by", d.Labels)
+	}
+	if mu := d.Spec.Strategy.RollingUpdate.MaxUnavailable; mu.IntValue() != 0 {
+		t.Errorf("maxUnavailable = %v, want 0", mu)
+	}
+	if d.Spec.Template.Annotations[AnnotationSecretHash] != "abc123" {
+		t.Errorf("secret hash annotation = %q", d.Spec.Template.Annotations[AnnotationSecretHash])
+	}
+	if o := d.OwnerReferences; len(o) != 1 || o[0].UID != "uid-1" || !ptr.Deref(o[0].Controller, false) {
+		t.Errorf("owner references = %+v, want the UserService as controller", o)
+	}
+}
+
+// checkDeploymentContainer checks the user-service container of a
+// UserService with the defaults: image, port, probes, preStop and security.
+func checkDeploymentContainer(t *testing.T, us *appsv1alpha1.UserService) {
+	t.Helper()
+	d := Deployment(us, "img:v1", inputs(us))
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Image != "img:v1" || strings.Join(c.Args, " ") != "serve" {
+		t.Errorf("image, args = %q, %v", c.Image, c.Args)
+	}
+	if c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 3000 {
+		t.Errorf("port = %+v, want http 3000", c.Ports[0])
+	}
+	if c.LivenessProbe.HTTPGet.Path != "/health" || c.ReadinessProbe.GRPC == nil || c.StartupProbe == nil {
+		t.Error("want liveness /health, readiness through the gRPC health service and a startup probe")
+	}
+	if c.Lifecycle.PreStop.Sleep.Seconds != PreStopSleepSeconds {
+		t.Errorf("preStop sleep = %d", c.Lifecycle.PreStop.Sleep.Seconds)
+	}
+	if g := *d.Spec.Template.Spec.TerminationGracePeriodSeconds; g < PreStopSleepSeconds+5+20 {
+		t.Errorf("terminationGracePeriodSeconds = %d, want >= preStop + drain + timeout", g)
+	}
+	sc := c.SecurityContext
+	if !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("container security context = %+v", sc)
+	}
+	if psc := d.Spec.Template.Spec.SecurityContext; !*psc.RunAsNonRoot || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod security context = %+v", psc)
+	}
+}
+
 func TestEnv(t *testing.T) {
 	us := newUS(func(us *appsv1alpha1.UserService) {
 		us.Spec.LogLevel = "debug"
 		us.Spec.Env = []corev1.EnvVar{{Name: "Z_EXTRA", Value: "1"}, {Name: "A_EXTRA", Value: "2"}}
 	})
 	env := Env(us, inputs(us))
-	var names []string
+	names := make([]string, 0, len(env))
 	for _, e := range env {
 		names = append(names, e.Name)
 	}

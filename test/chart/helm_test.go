@@ -241,7 +241,7 @@ func TestTemplateNonDefault(t *testing.T) {
 		t.Errorf("namespaced mode renders a manager ClusterRole; want Roles only")
 	}
 	roles, bindings := find(objs, "Role", "-manager"), find(objs, "RoleBinding", "-manager")
-	var nss []string
+	nss := make([]string, 0, len(roles))
 	for _, r := range roles {
 		nss = append(nss, r.GetNamespace())
 	}

@@ -141,8 +141,9 @@ type namedQuery struct{ name, expr string }
 
 // alertQueries returns the expressions of the chart's alerts.
 func alertQueries(t *testing.T) []namedQuery {
-	var out []namedQuery
-	for _, a := range alerts(t) {
+	as := alerts(t)
+	out := make([]namedQuery, 0, len(as))
+	for _, a := range as {
 		out = append(out, namedQuery{name: "alert " + a.Alert, expr: a.Expr})
 	}
 	return out

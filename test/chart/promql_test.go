@@ -241,7 +241,7 @@ sum(rate(g[1m]))`, []string{`g{c!="OK"}`, `g{}`}},
 			t.Errorf("%s: %v", tc.expr, err)
 			continue
 		}
-		var names []string
+		names := make([]string, 0, len(got))
 		for _, s := range got {
 			names = append(names, s.String())
 		}

@@ -91,7 +91,7 @@ func TestBatchedCreatesReportConflictsPerRow(t *testing.T) {
 func TestBatchedGets(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
-	var ids []int64
+	ids := make([]int64, 0, 50)
 	for i := range 50 {
 		u, err := s.CreateUser(ctx, users.Input{Name: fmt.Sprint("g", i), Email: fmt.Sprintf("g%d@example.com", i)})
 		if err != nil {
