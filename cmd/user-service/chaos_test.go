@@ -73,7 +73,7 @@ func (l *chaosLoad) request(worker, i int) bool {
 		return false
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	key := fmt.Sprintf("%s %d", req.Method, resp.StatusCode)
 	switch {
 	case resp.StatusCode/100 == 2:
@@ -139,7 +139,7 @@ func watchReady(s *service) *readyWatch {
 			if err != nil {
 				continue
 			}
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			switch {
 			case resp.StatusCode == http.StatusServiceUnavailable:
 				rw.sawDown.Store(true)

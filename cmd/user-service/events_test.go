@@ -397,7 +397,7 @@ func startSubprocess(t *testing.T, dbURL, amqpURL string, logs *syncBuffer) (*ex
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(s.base + "/health"); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			return cmd, s
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -520,7 +520,7 @@ func (p *holdingProxy) accept() {
 		}
 		b, err := net.Dial("tcp", p.target)
 		if err != nil {
-			c.Close()
+			_ = c.Close()
 			continue
 		}
 		p.mu.Lock()
@@ -545,7 +545,7 @@ func (p *holdingProxy) pipe(src, dst net.Conn, held *atomic.Bool) {
 			}
 		}
 		if err != nil {
-			dst.Close()
+			_ = dst.Close()
 			return
 		}
 	}
@@ -554,10 +554,10 @@ func (p *holdingProxy) pipe(src, dst net.Conn, held *atomic.Bool) {
 // close stops the proxy and its connections.
 func (p *holdingProxy) close() {
 	p.closed.Store(true)
-	p.ln.Close()
+	_ = p.ln.Close()
 	p.mu.Lock()
 	for _, c := range p.conns {
-		c.Close()
+		_ = c.Close()
 	}
 	p.conns = nil
 	p.mu.Unlock()

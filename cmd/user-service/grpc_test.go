@@ -44,7 +44,7 @@ func (s *service) grpcConn(t *testing.T) *grpc.ClientConn {
 	if err != nil {
 		t.Fatalf("dialling %s: %v", s.grpcAddr, err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
 

@@ -75,7 +75,7 @@ func freePorts(t *testing.T, n int) []int {
 		if err != nil {
 			t.Fatalf("finding a free port: %v", err)
 		}
-		defer ln.Close()
+		defer func() { _ = ln.Close() }()
 		ports[i] = ln.Addr().(*net.TCPAddr).Port
 	}
 	return ports
@@ -118,7 +118,7 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(s.base + "/health")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return s
 			}
@@ -160,7 +160,7 @@ func (s *service) waitReady(t *testing.T, want int, timeout time.Duration) {
 		resp, err := http.Get(s.base + "/ready")
 		if err == nil {
 			last = resp.StatusCode
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if last == want {
 				return
 			}
@@ -216,7 +216,7 @@ func (s *service) do(t *testing.T, method, path, body string, headers ...string)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: reading body: %v", method, path, err)
@@ -262,7 +262,7 @@ func connect(t *testing.T, dbURL string) *pgx.Conn {
 	if err != nil {
 		t.Fatalf("connecting to the test database: %v", err)
 	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
 }
 

@@ -315,7 +315,7 @@ func getTraced(t *testing.T, client *http.Client, url string) (*http.Response, b
 		t.Fatalf("GET %s: %v", url, err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp, reused
 }
 
@@ -334,7 +334,7 @@ func startLoadBalancer(s *service) *atomic.Bool {
 				return
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
 				return
 			}
@@ -363,7 +363,7 @@ func accepting(s *service) bool {
 	if err != nil {
 		return false
 	}
-	conn.Close()
+	_ = conn.Close()
 	return true
 }
 
@@ -393,7 +393,7 @@ func startSlowCreate(t *testing.T, s *service) *slowCreate {
 			return
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		sc.status <- resp.StatusCode
 	}()
 	if _, err := pw.Write([]byte(`{"name":"slow",`)); err != nil {
@@ -408,7 +408,7 @@ func (sc *slowCreate) finish(t *testing.T) int {
 	if _, err := sc.body.Write([]byte(`"email":"slow@example.com"}`)); err != nil {
 		t.Errorf("sending the rest of the slow request: %v", err)
 	}
-	sc.body.Close()
+	_ = sc.body.Close()
 	return <-sc.status
 }
 
@@ -427,7 +427,7 @@ func loadRequest(client *http.Client, s *service, worker, i int) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)

@@ -94,7 +94,7 @@ func backgroundRequests(s *service, n int, method, path, body string) chan int {
 				return
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			statuses <- resp.StatusCode
 		}()
 	}
@@ -134,7 +134,7 @@ func TestStatementTimeout(t *testing.T) {
 				t.Errorf("%s %s: %v", c.method, c.path, err)
 				return
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			b, _ := io.ReadAll(resp.Body)
 			results[i] = response{status: resp.StatusCode, header: resp.Header, body: b}
 		})

@@ -67,7 +67,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		return err
 	}
 	logs := telemetry.NewBufferedWriter(stdout, logFlushInterval)
-	defer logs.Close()
+	defer func() { _ = logs.Close() }()
 	logger := telemetry.NewLogger(logs, cfg.LogLevel)
 	var tracer pgx.QueryTracer
 	var wrap func(http.Handler) http.Handler
@@ -96,7 +96,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}
 	grpcLn, err := listenGRPC(cfg.GRPCPort)
 	if err != nil {
-		ln.Close()
+		_ = ln.Close()
 		return err
 	}
 	ev := startEvents(ctx, cfg, pool, logger)
@@ -122,8 +122,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		g, err := grpcServer(grpcLn, rpc.Options{Store: st, Verifier: verifier, Readiness: ready, Metrics: rpcMetrics,
 			Logger: logger, AuthRequiredForReads: cfg.AuthRequiredForReads, Tracing: wrap != nil}, logger)
 		if err != nil {
-			ln.Close()
-			grpcLn.Close()
+			_ = ln.Close()
+			_ = grpcLn.Close()
 			return err
 		}
 		servers = append(servers, g)

@@ -106,7 +106,9 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "Wrote %s (%s, %.1f MB uncompressed)\n", dest, spec.Ref, float64(size)/1e6)
+		if _, err := fmt.Fprintf(stdout, "Wrote %s (%s, %.1f MB uncompressed)\n", dest, spec.Ref, float64(size)/1e6); err != nil {
+			return err
+		}
 	}
 	return nil
 }

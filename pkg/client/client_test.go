@@ -229,7 +229,7 @@ func TestUnreachableServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := "http://127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	_ = ln.Close()
 	o := fast("")
 	o.MaxAttempts = 2
 	if _, err := New(target, o).GetUser(context.Background(), 1); connect.CodeOf(err) != connect.CodeUnavailable {

@@ -84,7 +84,7 @@ var _ = ReportAfterSuite("operator logs", func(r Report) {
 		_ = os.RemoveAll(filepath.Dir(logDir))
 		return
 	}
-	fmt.Fprintf(GinkgoWriter, "operator logs kept in %s\n", logDir)
+	_, _ = fmt.Fprintf(GinkgoWriter, "operator logs kept in %s\n", logDir)
 })
 
 // installChart installs charts/userservice-operator, scales its in-cluster
@@ -114,7 +114,7 @@ func teardownCluster() {
 		op.stop()
 	}
 	if os.Getenv("E2E_KEEP_CLUSTER") != "" {
-		fmt.Fprintf(GinkgoWriter, "E2E_KEEP_CLUSTER set: cluster left running, export KUBECONFIG=%s\n", e.kubeconfig)
+		_, _ = fmt.Fprintf(GinkgoWriter, "E2E_KEEP_CLUSTER set: cluster left running, export KUBECONFIG=%s\n", e.kubeconfig)
 		return
 	}
 	_, err := e.localCluster("down")

@@ -46,7 +46,7 @@ var _ = Describe("Faults", Serial, Ordered, func() {
 		mainOperator.kill(syscall.SIGKILL)
 		uidsAtKill := jwtSecretUIDs(ns)
 		readyAtKill := countReady(ns, n)
-		fmt.Fprintf(GinkgoWriter, "at kill: %d JWT Secrets, %d of %d Ready\n", len(uidsAtKill), readyAtKill, n)
+		_, _ = fmt.Fprintf(GinkgoWriter, "at kill: %d JWT Secrets, %d of %d Ready\n", len(uidsAtKill), readyAtKill, n)
 		Expect(readyAtKill).To(BeNumerically("<", n), "the operator had finished before it was killed")
 
 		By("restarting it; every UserService becomes Ready")
@@ -107,7 +107,7 @@ var _ = Describe("Faults", Serial, Ordered, func() {
 			WithTimeout(30*time.Second-time.Since(killedAt)).ShouldNot(BeEmpty(),
 			"the standby did not reconcile within 30 s of the leader's death; log:\n%s", standby.logTail())
 		Expect(standby.acquiredLease()).To(BeTrue())
-		fmt.Fprintf(GinkgoWriter, "standby reconciled %.1fs after the leader was killed\n", time.Since(killedAt).Seconds())
+		_, _ = fmt.Fprintf(GinkgoWriter, "standby reconciled %.1fs after the leader was killed\n", time.Since(killedAt).Seconds())
 		waitReady(ns, "users")
 		mainOperator = standby
 	})

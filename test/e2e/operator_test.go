@@ -101,7 +101,7 @@ func startOperator(e *env, logDir string, o operatorOptions) *operator {
 		op.mu.Unlock()
 		close(op.done)
 	}()
-	fmt.Fprintf(GinkgoWriter, "started operator %s (pid %d), log %s\n", o.name, cmd.Process.Pid, logPath)
+	_, _ = fmt.Fprintf(GinkgoWriter, "started operator %s (pid %d), log %s\n", o.name, cmd.Process.Pid, logPath)
 	Eventually(func() error { return op.healthy("/healthz") }).
 		WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).
 		Should(Succeed(), "operator %s never answered /healthz; see %s", o.name, logPath)
@@ -118,7 +118,7 @@ func (o *operator) healthy(path string) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s answered %d", path, resp.StatusCode)
 	}
@@ -184,7 +184,7 @@ func (o *operator) acquiredLease() bool {
 	if err != nil {
 		return false
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return false
@@ -228,6 +228,6 @@ current-context: local
 func freePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }

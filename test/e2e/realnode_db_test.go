@@ -59,7 +59,7 @@ func (d *database) setPassword(pw string) {
 // schemaVersion reads the highest applied migration from goose's table.
 func (d *database) schemaVersion() int64 {
 	conn := pgConnect(d.name)
-	defer conn.Close(ctx())
+	defer func() { _ = conn.Close(ctx()) }()
 	var v int64
 	const q = "SELECT COALESCE(max(version_id), 0) FROM goose_db_version WHERE is_applied"
 	Expect(conn.QueryRow(ctx(), q).Scan(&v)).To(Succeed())
@@ -85,7 +85,7 @@ func pgConnect(db string) *pgx.Conn {
 // pgExec runs one statement in database db as postgres.
 func pgExec(db, sql string) {
 	conn := pgConnect(db)
-	defer conn.Close(ctx())
+	defer func() { _ = conn.Close(ctx()) }()
 	_, err := conn.Exec(ctx(), sql)
 	Expect(err).NotTo(HaveOccurred(), "%s", strings.SplitN(sql, " PASSWORD", 2)[0])
 }

@@ -61,7 +61,7 @@ var _ = ReportAfterEach(func(r SpecReport) {
 		}
 		_ = os.WriteFile(filepath.Join(dir, file), []byte(out), 0o600)
 	}
-	fmt.Fprintf(GinkgoWriter, "diagnostics of the failed spec kept in %s\n", dir)
+	_, _ = fmt.Fprintf(GinkgoWriter, "diagnostics of the failed spec kept in %s\n", dir)
 })
 
 // followLogs streams the logs of pod ns/name into diagDir until the spec
@@ -97,7 +97,7 @@ func keepComponentLogs() {
 	}
 	out, err := exec.Command("cp", "-r", filepath.Join(e.clusterDir, "logs"), filepath.Join(diagDir(), "components")).CombinedOutput()
 	if err != nil {
-		fmt.Fprintf(GinkgoWriter, "copying the component logs: %v: %s\n", err, out)
+		_, _ = fmt.Fprintf(GinkgoWriter, "copying the component logs: %v: %s\n", err, out)
 	}
-	fmt.Fprintf(GinkgoWriter, "diagnostics kept in %s\n", diagDir())
+	_, _ = fmt.Fprintf(GinkgoWriter, "diagnostics kept in %s\n", diagDir())
 }

@@ -124,7 +124,7 @@ func installOperatorPods() {
 func figure(format string, args ...any) {
 	line := fmt.Sprintf(format, args...)
 	figures = append(figures, line)
-	fmt.Fprintln(GinkgoWriter, line)
+	_, _ = fmt.Fprintln(GinkgoWriter, line)
 }
 
 var _ = ReportAfterSuite("figures", func(Report) {
@@ -139,7 +139,7 @@ var _ = ReportAfterSuite("figures", func(Report) {
 // cluster is left.
 func teardownRealNode() {
 	if os.Getenv("E2E_KEEP_CLUSTER") != "" {
-		fmt.Fprintf(GinkgoWriter, "E2E_KEEP_CLUSTER set: cluster left running, export KUBECONFIG=%s\n", e.kubeconfig)
+		_, _ = fmt.Fprintf(GinkgoWriter, "E2E_KEEP_CLUSTER set: cluster left running, export KUBECONFIG=%s\n", e.kubeconfig)
 		return
 	}
 	if pgDir != "" {
@@ -151,6 +151,6 @@ func teardownRealNode() {
 	_, err := e.localCluster("down")
 	Expect(err).NotTo(HaveOccurred())
 	expectMachineRestored(before, procs)
-	fmt.Fprintf(GinkgoWriter, "after down: %d processes of the cluster gone; "+
+	_, _ = fmt.Fprintf(GinkgoWriter, "after down: %d processes of the cluster gone; "+
 		"links, mounts, iptables chains and kernel settings as before\n", len(procs))
 }

@@ -144,7 +144,7 @@ var _ = Describe("A real node", Ordered, Serial, func() {
 		r := g.stop()
 		figure("kill9_failed_requests=%d of %d (requests in flight on the killed process's connections: %d)",
 			r.failed, r.total, r.brokenUnderRequest)
-		fmt.Fprintln(GinkgoWriter, strings.Join(r.errors, "\n"))
+		_, _ = fmt.Fprintln(GinkgoWriter, strings.Join(r.errors, "\n"))
 		Expect(r.failed).To(BeNumerically("<=", r.brokenUnderRequest), "%s", strings.Join(r.errors, "\n"))
 		Expect(unreadable(g, r)).To(BeEmpty(), "acknowledged POSTs that cannot be read back")
 	})

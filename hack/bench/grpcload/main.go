@@ -53,7 +53,7 @@ func run(addr string, callers, connections int, d time.Duration, maxCalls, ids i
 		if err != nil {
 			return err
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		conns[i] = c
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d)

@@ -110,7 +110,7 @@ func readBaseline(file string) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("reading the direct phase's output: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "direct_seconds="); ok {
@@ -228,6 +228,8 @@ func timed(ctx context.Context, w io.Writer, key string, timeout time.Duration,
 		return 0, err
 	}
 	s := fmt.Sprintf("%.2f", time.Since(start).Seconds())
-	fmt.Fprintf(w, "%s=%s\n", key, s)
+	if _, err := fmt.Fprintf(w, "%s=%s\n", key, s); err != nil {
+		return 0, fmt.Errorf("writing %s: %w", key, err)
+	}
 	return strconv.ParseFloat(s, 64)
 }

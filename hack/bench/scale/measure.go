@@ -191,7 +191,7 @@ func (m metrics) families(ctx context.Context) (map[string]*dto.MetricFamily, er
 	if err != nil {
 		return nil, fmt.Errorf("reading the operator's metrics: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return nil, fmt.Errorf("reading the operator's metrics at %s: %s: %s", m.url, resp.Status, b)

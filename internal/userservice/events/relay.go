@@ -144,7 +144,7 @@ func (r *Relay) session(ctx context.Context) (connected bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	db, err := pgx.ConnectConfig(ctx, r.db)
 	if err != nil {

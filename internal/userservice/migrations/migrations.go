@@ -66,10 +66,11 @@ func newProvider(db *sql.DB, locking bool) (*goose.Provider, error) {
 }
 
 // Up applies every pending migration under the advisory lock and writes
-// one line per applied migration to out.
+// one line per applied migration to out. Those lines only report: a failed
+// write does not fail a migration that succeeded.
 func Up(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
 	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	p, err := newProvider(db, true)
 	if err != nil {
 		return err
@@ -83,20 +84,20 @@ func Up(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
 		if name == "" { // a Go migration (test-only builds)
 			name = fmt.Sprintf("%05d (Go)", r.Source.Version)
 		}
-		fmt.Fprintf(out, "applied %s in %s\n", name, r.Duration.Round(1e6))
+		_, _ = fmt.Fprintf(out, "applied %s in %s\n", name, r.Duration.Round(1e6))
 	}
 	v, err := p.GetDBVersion(ctx)
 	if err != nil {
 		return fmt.Errorf("reading schema version after migrating: %w", err)
 	}
-	fmt.Fprintf(out, "schema is at version %d (%d migration(s) applied now)\n", v, len(results))
+	_, _ = fmt.Fprintf(out, "schema is at version %d (%d migration(s) applied now)\n", v, len(results))
 	return nil
 }
 
 // Status writes the state of every embedded migration to out.
 func Status(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
 	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	p, err := newProvider(db, false)
 	if err != nil {
 		return err
@@ -110,13 +111,18 @@ func Status(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
 		if s.State == goose.StateApplied {
 			applied = "applied " + s.AppliedAt.UTC().Format("2006-01-02T15:04:05Z")
 		}
-		fmt.Fprintf(out, "%05d %-40s %s\n", s.Source.Version, s.Source.Path, applied)
+		if _, err := fmt.Fprintf(out, "%05d %-40s %s\n", s.Source.Version, s.Source.Path, applied); err != nil {
+			return fmt.Errorf("writing the migration status: %w", err)
+		}
 	}
 	v, err := p.GetDBVersion(ctx)
 	if err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
 	}
-	fmt.Fprintf(out, "schema is at version %d; this binary needs %d (%d with AMQP_URL set)\n", v, RequiredVersion, RequiredVersionEvents)
+	if _, err := fmt.Fprintf(out, "schema is at version %d; this binary needs %d (%d with AMQP_URL set)\n",
+		v, RequiredVersion, RequiredVersionEvents); err != nil {
+		return fmt.Errorf("writing the migration status: %w", err)
+	}
 	return nil
 }
 

@@ -63,7 +63,7 @@ func TestNFKCIndexReportsLookAlikes(t *testing.T) {
 	ctx := context.Background()
 	pool := newPool(t)
 	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	p, err := newProvider(db, false)
 	if err != nil {
 		t.Fatal(err)

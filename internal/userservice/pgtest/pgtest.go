@@ -49,7 +49,7 @@ func NewDatabase(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("connecting to DATABASE_URL: %v", err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("creating test database %s: %v", name, err)
 	}
@@ -66,7 +66,7 @@ func dropDatabase(t testing.TB, base, name string) {
 		t.Logf("dropping test database %s: connecting: %v", name, err)
 		return
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 		t.Logf("dropping test database %s: %v", name, err)
 	}

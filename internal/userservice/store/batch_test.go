@@ -129,7 +129,7 @@ func startCutProxy(t *testing.T, dbURL string) (*cutProxy, string) {
 		t.Fatal(err)
 	}
 	p := &cutProxy{ln: ln, target: u.Host, cut: make(chan struct{})}
-	t.Cleanup(func() { ln.Close() })
+	t.Cleanup(func() { _ = ln.Close() })
 	go p.accept()
 	u.Host = ln.Addr().String()
 	return p, u.String()
@@ -163,12 +163,12 @@ func (p *cutProxy) accept() {
 		}
 		server, err := net.Dial("tcp", p.target)
 		if err != nil {
-			client.Close()
+			_ = client.Close()
 			continue
 		}
 		go func() {
 			_, _ = io.Copy(server, client)
-			server.Close()
+			_ = server.Close()
 		}()
 		go p.serverToClient(server, client)
 	}
@@ -180,8 +180,8 @@ var readyForQuery = []byte{'Z', 0, 0, 0, 5}
 // serverToClient forwards the server's messages, except for the answer
 // to an armed statement.
 func (p *cutProxy) serverToClient(server, client net.Conn) {
-	defer client.Close()
-	defer server.Close()
+	defer func() { _ = client.Close() }()
+	defer func() { _ = server.Close() }()
 	buf := make([]byte, 64<<10)
 	var held []byte
 	for {
@@ -241,7 +241,7 @@ func TestBatchCutAfterCommitIsNotRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lockTx.Rollback(ctx)
+	defer func() { _ = lockTx.Rollback(ctx) }()
 	if _, err := lockTx.Exec(ctx, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func newCancelFixture(t *testing.T) *cancelFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { locker.Close(context.Background()) })
+	t.Cleanup(func() { _ = locker.Close(context.Background()) })
 	return &cancelFixture{store: s, tracer: tr, locker: locker}
 }
 
@@ -206,7 +206,9 @@ func TestBatchFollowsCallersContexts(t *testing.T) {
 	if err := <-errcs[1]; !errors.Is(err, context.Canceled) && !errors.Is(err, users.ErrNotFound) {
 		t.Fatalf("the second caller that left got %v", err)
 	}
-	<-blocker.errc
+	if err := <-blocker.errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the blocker's caller, which left, got %v, want context.Canceled", err)
+	}
 
 	f.lock(t)
 	defer f.unlock(t)
@@ -225,5 +227,7 @@ func TestBatchFollowsCallersContexts(t *testing.T) {
 			t.Fatalf("caller %d got %v, want context.Canceled", i, err)
 		}
 	}
-	<-blocker.errc
+	if err := <-blocker.errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the blocker's caller, which left, got %v, want context.Canceled", err)
+	}
 }

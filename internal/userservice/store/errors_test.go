@@ -23,7 +23,7 @@ func TestClassify(t *testing.T) {
 		t.Fatal(err)
 	}
 	closedPort := ln.Addr().String()
-	ln.Close()
+	_ = ln.Close()
 	_, refused := pgx.Connect(ctx, "postgres://u@"+closedPort+"/db?connect_timeout=5")
 	pool, err := NewPool(ctx, "postgres://u@"+closedPort+"/db", PoolOptions{})
 	if err != nil {

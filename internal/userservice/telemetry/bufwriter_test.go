@@ -38,7 +38,7 @@ func TestBufferedWriterKeepsEveryLineInOrder(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 2000 {
-				fmt.Fprintf(w, "g%d %d %s\n", g, i, strings.Repeat("x", i%50))
+				_, _ = fmt.Fprintf(w, "g%d %d %s\n", g, i, strings.Repeat("x", i%50))
 			}
 		})
 	}
@@ -66,8 +66,8 @@ func TestBufferedWriterKeepsEveryLineInOrder(t *testing.T) {
 func TestBufferedWriterFlushesOnTimer(t *testing.T) {
 	var out lockedBuffer
 	w := NewBufferedWriter(&out, 10*time.Millisecond)
-	defer w.Close()
-	fmt.Fprintln(w, "hello")
+	defer func() { _ = w.Close() }()
+	_, _ = fmt.Fprintln(w, "hello")
 	deadline := time.Now().Add(2 * time.Second)
 	for out.String() != "hello\n" {
 		if time.Now().After(deadline) {

@@ -57,7 +57,7 @@ func (e *OTLPExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 	if err != nil {
 		return fmt.Errorf("posting spans to %s: %w", e.url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("posting spans to %s: collector answered %s", e.url, resp.Status)
