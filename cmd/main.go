@@ -78,9 +78,11 @@ func parseFlags(fs *flag.FlagSet, args []string) options {
 	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", "",
 		"Directory holding the metrics server's certificate and key (reloaded when they change); "+
 			"empty: the server signs a certificate of its own at each start, which scrapers cannot verify.")
-	fs.StringVar(&o.metricsCertName, "metrics-cert-name", "tls.crt", "File name of the metrics certificate in --metrics-cert-path.")
+	fs.StringVar(&o.metricsCertName, "metrics-cert-name", "tls.crt",
+		"File name of the metrics certificate in --metrics-cert-path.")
 	fs.StringVar(&o.metricsCertKey, "metrics-cert-key", "tls.key", "File name of the metrics key in --metrics-cert-path.")
-	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
+		"Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader-election Lease; empty means the pod's own namespace (required out of cluster).")

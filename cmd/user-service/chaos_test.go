@@ -202,7 +202,8 @@ func TestChaosDatabaseRestart(t *testing.T) {
 func missingEmails(t *testing.T, dbURL string, want []string) []string {
 	t.Helper()
 	var raw []byte
-	if err := connect(t, dbURL).QueryRow(context.Background(), "SELECT coalesce(json_agg(email), '[]') FROM users").Scan(&raw); err != nil {
+	if err := connect(t, dbURL).QueryRow(context.Background(),
+		"SELECT coalesce(json_agg(email), '[]') FROM users").Scan(&raw); err != nil {
 		t.Fatal(err)
 	}
 	var have []string

@@ -184,15 +184,18 @@ func TestEventFormat(t *testing.T) {
 	for i, m := range msgs {
 		w := want[i]
 		e := m.Event
-		if m.DecodeError != nil || m.Exchange != events.Exchange || m.RoutingKey != w.typ || m.ContentType != "application/json" ||
+		if m.DecodeError != nil || m.Exchange != events.Exchange || m.RoutingKey != w.typ ||
+			m.ContentType != "application/json" ||
 			m.DeliveryMode != 2 || m.MessageID != e.ID || e.Type != w.typ {
-			t.Fatalf("message %d: %+v (body %s), want %s on %s, persistent JSON, message_id = event id", i, m, m.Body, w.typ, events.Exchange)
+			t.Fatalf("message %d: %+v (body %s), want %s on %s, persistent JSON, message_id = event id", i, m,
+				m.Body, w.typ, events.Exchange)
 		}
 		if e.User.Name != w.name || e.User.Email != w.email || e.OccurredAt.Before(before) || e.OccurredAt.After(time.Now()) {
 			t.Fatalf("message %d carries %+v, want %+v", i, e, w)
 		}
 		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(m.Body, &fields); err != nil || len(fields) != 4 || !strings.HasSuffix(string(fields["occurred_at"]), `Z"`) {
+		if err := json.Unmarshal(m.Body, &fields); err != nil || len(fields) != 4 ||
+			!strings.HasSuffix(string(fields["occurred_at"]), `Z"`) {
 			t.Fatalf("body %s: want exactly id, type, occurred_at (UTC) and user", m.Body)
 		}
 	}
@@ -244,7 +247,8 @@ func TestEventsKeepCommitOrderPerUser(t *testing.T) {
 	conn := connect(t, db)
 	for id := range ids {
 		var name, email string
-		if err := conn.QueryRow(context.Background(), "SELECT name, email FROM users WHERE id = $1", id).Scan(&name, &email); err != nil {
+		if err := conn.QueryRow(context.Background(),
+			"SELECT name, email FROM users WHERE id = $1", id).Scan(&name, &email); err != nil {
 			t.Fatal(err)
 		}
 		n, _ := updates.Load(id)
@@ -287,7 +291,8 @@ func TestEveryRESTAndGRPCCreatePublishesOneEvent(t *testing.T) {
 	consumer.WaitDistinct(200, taggedCreates(tag), eventWait)
 	msgs := settled(t, s, consumer, taggedCreates(tag))
 	if len(ids) != 200 || len(msgs) != 200 || amqptest.Distinct(msgs) != 200 {
-		t.Fatalf("%d users created, %d messages with %d distinct event ids; want 200 of each", len(ids), len(msgs), amqptest.Distinct(msgs))
+		t.Fatalf("%d users created, %d messages with %d distinct event ids; want 200 of each", len(ids), len(msgs),
+			amqptest.Distinct(msgs))
 	}
 	for _, m := range msgs {
 		if !ids[m.Event.User.ID] {
@@ -355,7 +360,8 @@ func TestTwoReplicasPublishEachEventOnce(t *testing.T) {
 		t.Fatalf("%d users created, %d messages with %d distinct event ids; want 500 of each (no event published twice)",
 			len(idsA)+len(idsB), len(msgs), amqptest.Distinct(msgs))
 	}
-	t.Logf("published by replica a: %v, by replica b: %v", a.metric(t, "outbox_published_total"), b.metric(t, "outbox_published_total"))
+	t.Logf("published by replica a: %v, by replica b: %v", a.metric(t, "outbox_published_total"),
+		b.metric(t, "outbox_published_total"))
 }
 
 // TestServeSubprocess is not a test: TestEventSurvivesKill runs the test
@@ -453,8 +459,8 @@ func TestEventSurvivesKill(t *testing.T) {
 			msgs = consumer.Messages(taggedCreates(tag))
 		}
 		if len(msgs) != before+1 || amqptest.Distinct(msgs) != 1 {
-			t.Fatalf("lost confirm %v: %d messages (%d before the kill), %d distinct; want the event delivered once more after the restart",
-				lostConfirm, len(msgs), before, amqptest.Distinct(msgs))
+			t.Fatalf("lost confirm %v: %d messages (%d before the kill), %d distinct; "+
+				"want the event delivered once more after the restart", lostConfirm, len(msgs), before, amqptest.Distinct(msgs))
 		}
 		restarted.stop(t)
 		assertNoPassword(t, amqpURL, logs.String()+restarted.logs.String())

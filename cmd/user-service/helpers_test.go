@@ -85,7 +85,8 @@ func freePorts(t *testing.T, n int) []int {
 func migrateUp(t *testing.T, dbURL string) {
 	t.Helper()
 	var out syncBuffer
-	if err := run(context.Background(), []string{"migrate", "up"}, envFunc(map[string]string{"DATABASE_URL": dbURL}), &out); err != nil {
+	if err := run(context.Background(), []string{"migrate", "up"},
+		envFunc(map[string]string{"DATABASE_URL": dbURL}), &out); err != nil {
 		t.Fatalf("migrate up: %v\n%s", err, out.String())
 	}
 }
@@ -103,7 +104,8 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 		full["GRPC_PORT"] = strconv.Itoa(ports[1])
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{base: "http://127.0.0.1:" + strconv.Itoa(port), logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &service{base: "http://127.0.0.1:" + strconv.Itoa(port), logs: &syncBuffer{}, cancel: cancel,
+		done: make(chan error, 1)}
 	if full["GRPC_PORT"] != "0" {
 		s.grpcAddr = "127.0.0.1:" + full["GRPC_PORT"]
 	}

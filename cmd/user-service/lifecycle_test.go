@@ -64,7 +64,8 @@ func TestHelpAndCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, envFunc(nil), &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"serve", "migrate up", "migrate status", "SERVER_PORT", "default: 3000", "default: 5s", "default: 20s", "default: info", "AUTH_REQUIRED_FOR_READS", "DB_STATEMENT_TIMEOUT", "GRPC_PORT", "default: 50051"} {
+	for _, want := range []string{"serve", "migrate up", "migrate status", "SERVER_PORT", "default: 3000", "default: 5s",
+		"default: 20s", "default: info", "AUTH_REQUIRED_FOR_READS", "DB_STATEMENT_TIMEOUT", "GRPC_PORT", "default: 50051"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("--help lacks %q:\n%s", want, out.String())
 		}
@@ -94,7 +95,8 @@ func TestConcurrentMigrateAndSchemaGate(t *testing.T) {
 	outs := make([]syncBuffer, 2)
 	for i := range 2 {
 		wg.Go(func() {
-			errs[i] = run(context.Background(), []string{"migrate", "up"}, envFunc(map[string]string{"DATABASE_URL": db}), &outs[i])
+			errs[i] = run(context.Background(), []string{"migrate", "up"},
+				envFunc(map[string]string{"DATABASE_URL": db}), &outs[i])
 		})
 	}
 	wg.Wait()
@@ -107,7 +109,8 @@ func TestConcurrentMigrateAndSchemaGate(t *testing.T) {
 		var v int64
 		_, after, _ := strings.Cut(outs[i].String(), "schema is at version ")
 		if _, err := fmt.Sscan(after, &v); err != nil || v < migrations.RequiredVersion {
-			t.Fatalf("migrate output #%d says version %d (%v), want at least %d:\n%s", i, v, err, migrations.RequiredVersion, outs[i].String())
+			t.Fatalf("migrate output #%d says version %d (%v), want at least %d:\n%s", i, v, err,
+				migrations.RequiredVersion, outs[i].String())
 		}
 	}
 	if strings.Count(outs[0].String()+outs[1].String(), "applied 00001_create_users.sql") != 1 {
@@ -116,7 +119,8 @@ func TestConcurrentMigrateAndSchemaGate(t *testing.T) {
 	s.waitReady(t, http.StatusOK, 5*time.Second)
 
 	var status syncBuffer
-	if err := run(context.Background(), []string{"migrate", "status"}, envFunc(map[string]string{"DATABASE_URL": db}), &status); err != nil {
+	if err := run(context.Background(), []string{"migrate", "status"},
+		envFunc(map[string]string{"DATABASE_URL": db}), &status); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(status.String(), "00001_create_users.sql") || strings.Contains(status.String(), "pending") {
@@ -128,7 +132,8 @@ func TestConcurrentMigrateAndSchemaGate(t *testing.T) {
 // rolling update) still counts as ready.
 func TestNewerSchemaIsReady(t *testing.T) {
 	db := newMigratedDB(t)
-	if _, err := connect(t, db).Exec(context.Background(), "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)", migrations.RequiredVersion+1); err != nil {
+	if _, err := connect(t, db).Exec(context.Background(),
+		"INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)", migrations.RequiredVersion+1); err != nil {
 		t.Fatal(err)
 	}
 	s := startService(t, db, nil)

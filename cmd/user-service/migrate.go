@@ -57,12 +57,15 @@ func explain(err error, cfg config.Migrate) error {
 	}
 	switch pgErr.Code {
 	case "55P03": // lock_not_available
-		return fmt.Errorf("%w: another session held a lock that the migration needs for longer than MIGRATE_LOCK_TIMEOUT (%s); "+
-			"the migration is not recorded as applied: run migrate up again once the lock is released (pg_locks shows who holds it), or raise MIGRATE_LOCK_TIMEOUT", err, cfg.LockTimeout)
+		return fmt.Errorf("%w: another session held a lock that the migration needs for longer than "+
+			"MIGRATE_LOCK_TIMEOUT (%s); the migration is not recorded as applied: run migrate up again once the lock "+
+			"is released (pg_locks shows who holds it), or raise MIGRATE_LOCK_TIMEOUT", err, cfg.LockTimeout)
 	case "57014": // query_canceled
-		return fmt.Errorf("%w: a migration statement ran longer than MIGRATE_STATEMENT_TIMEOUT (%s); raise MIGRATE_STATEMENT_TIMEOUT and run it again", err, cfg.StatementTimeout)
+		return fmt.Errorf("%w: a migration statement ran longer than MIGRATE_STATEMENT_TIMEOUT (%s); "+
+			"raise MIGRATE_STATEMENT_TIMEOUT and run it again", err, cfg.StatementTimeout)
 	case "23505": // unique_violation
-		return fmt.Errorf("%w: existing rows break the uniqueness rule of index %q; docs/user-service.md shows how to find and fix them, then run migrate up again", err, pgErr.ConstraintName)
+		return fmt.Errorf("%w: existing rows break the uniqueness rule of index %q; docs/user-service.md shows "+
+			"how to find and fix them, then run migrate up again", err, pgErr.ConstraintName)
 	}
 	return err
 }

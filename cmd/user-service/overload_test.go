@@ -49,7 +49,8 @@ func lockWaiters(t *testing.T, dbURL string) func() int {
 	return func() int {
 		var n int
 		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks l
-			JOIN pg_database d ON d.oid = l.database WHERE NOT l.granted AND d.datname = current_database()`).Scan(&n); err != nil {
+			JOIN pg_database d ON d.oid = l.database
+			WHERE NOT l.granted AND d.datname = current_database()`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -263,7 +264,8 @@ func TestShutdownIsBoundedWithABlockedRequest(t *testing.T) {
 	case <-time.After(30 * time.Second): // a hang guard, not a speed check
 		t.Fatalf("run did not return within 30s of SIGTERM with a request blocked on a lock\n%s", s.logs.String())
 	}
-	t.Logf("run returned %s after SIGTERM (SHUTDOWN_DRAIN 0s, SHUTDOWN_TIMEOUT 1s): %v", time.Since(start).Round(time.Millisecond), err)
+	t.Logf("run returned %s after SIGTERM (SHUTDOWN_DRAIN 0s, SHUTDOWN_TIMEOUT 1s): %v",
+		time.Since(start).Round(time.Millisecond), err)
 	if err == nil || !strings.Contains(err.Error(), "SHUTDOWN_TIMEOUT") {
 		t.Fatalf("run returned %v, want an error saying requests were cut off after SHUTDOWN_TIMEOUT", err)
 	}

@@ -84,8 +84,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		tracer = telemetry.NewQueryTracer()
 		wrap = traceHandler
 	}
-	pool, err := store.NewPool(ctx, cfg.DatabaseURL, store.PoolOptions{MaxConns: cfg.MaxConns, MinConns: cfg.MinConns, Tracer: tracer,
-		StatementTimeout: cfg.StatementTimeout})
+	pool, err := store.NewPool(ctx, cfg.DatabaseURL, store.PoolOptions{MaxConns: cfg.MaxConns, MinConns: cfg.MinConns,
+		Tracer: tracer, StatementTimeout: cfg.StatementTimeout})
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	rpcMetrics := rpc.NewMetrics()
 	metrics := api.NewMetrics(append([]prometheus.Collector{telemetry.NewPoolCollector(pool), st.Collector(), rpcMetrics},
 		ev.collectors...)...)
-	go telemetry.ReleaseMemoryWhenIdle(ctx, func() uint64 { return metrics.Handled() + rpcMetrics.Handled() }, idleMemoryInterval)
+	go telemetry.ReleaseMemoryWhenIdle(ctx,
+		func() uint64 { return metrics.Handled() + rpcMetrics.Handled() }, idleMemoryInterval)
 	probe := store.NewProbe(pool)
 	defer closeWithin(exitStepTimeout, probe.Close, logger)
 	ready := api.NewReadiness(probe.Ping, schemaVersion(probe), requiredSchema(cfg), logger)

@@ -60,7 +60,8 @@ func TestTracingExportsHTTPAndDatabaseSpans(t *testing.T) {
 	}
 	const rpcTraceID, rpcParentID = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-"+rpcTraceID+"-"+rpcParentID+"-01")
-	err := s.grpcConn(t).Invoke(ctx, userservicev1connect.UserServiceGetUserProcedure, &pb.GetUserRequest{Id: 1}, new(pb.User))
+	err := s.grpcConn(t).Invoke(ctx, userservicev1connect.UserServiceGetUserProcedure,
+		&pb.GetUserRequest{Id: 1}, new(pb.User))
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("GetUser: %v", err)
 	}
@@ -189,7 +190,8 @@ func (l spanList) find(traceID, name string) *exportedSpan {
 func (l spanList) String() string {
 	var out string
 	for _, s := range l {
-		out += fmt.Sprintf("  trace %x span %x parent %x %s %q\n", s.span.TraceId, s.span.SpanId, s.span.ParentSpanId, s.span.Kind, s.span.Name)
+		out += fmt.Sprintf("  trace %x span %x parent %x %s %q\n", s.span.TraceId, s.span.SpanId, s.span.ParentSpanId,
+			s.span.Kind, s.span.Name)
 	}
 	return out
 }

@@ -37,7 +37,8 @@ import (
 
 // descriptions gives the title and description labels of the known images.
 var descriptions = map[string][2]string{
-	"manager":      {"userservice-operator", "Kubernetes operator that runs user-service and gates rollouts on its migrations"},
+	"manager": {"userservice-operator",
+		"Kubernetes operator that runs user-service and gates rollouts on its migrations"},
 	"user-service": {"user-service", "REST service for users on PostgreSQL"},
 	"pause":        {"pause", "Pod sandbox container of the local real-node cluster (hack/local-cluster.sh)"},
 }
@@ -52,7 +53,8 @@ func (f *imageFlags) String() string { return fmt.Sprint(len(*f)) }
 func (f *imageFlags) Set(v string) error {
 	parts := strings.SplitN(v, "=", 3)
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
-		return fmt.Errorf("--image %q: want name=ref=binary, such as user-service=ghcr.io/userservice-dev/user-service:v0.1.0=bin/user-service", v)
+		return fmt.Errorf("--image %q: want name=ref=binary, such as "+
+			"user-service=ghcr.io/userservice-dev/user-service:v0.1.0=bin/user-service", v)
 	}
 	d, ok := descriptions[parts[0]]
 	if !ok {
@@ -81,7 +83,8 @@ func run(args []string, stdout io.Writer) error {
 	fs.StringVar(&opts.Version, "version", "0.1.0", "version for the org.opencontainers.image.version label")
 	fs.StringVar(&opts.Revision, "revision", "unknown", "source commit for the org.opencontainers.image.revision label")
 	fs.StringVar(&opts.CACertsSource, "ca-certs", imagebuild.DefaultCACertsSource, "PEM CA bundle to copy into the images")
-	fs.Int64Var(&epoch, "created-epoch", 0, "image creation time in Unix seconds (SOURCE_DATE_EPOCH), for reproducible images")
+	fs.Int64Var(&epoch, "created-epoch", 0,
+		"image creation time in Unix seconds (SOURCE_DATE_EPOCH), for reproducible images")
 	fs.StringVar(&out, "out", "dist", "directory for the OCI tarballs")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -106,7 +109,8 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if _, err := fmt.Fprintf(stdout, "Wrote %s (%s, %.1f MB uncompressed)\n", dest, spec.Ref, float64(size)/1e6); err != nil {
+		if _, err := fmt.Fprintf(stdout, "Wrote %s (%s, %.1f MB uncompressed)\n", dest, spec.Ref,
+			float64(size)/1e6); err != nil {
 			return err
 		}
 	}

@@ -110,7 +110,8 @@ func (c *Client) GetUser(ctx context.Context, id int64) (*userservicev1.User, er
 
 // ListUsers returns one page of users; pass the response's
 // NextPageToken as PageToken for the next page.
-func (c *Client) ListUsers(ctx context.Context, req *userservicev1.ListUsersRequest) (*userservicev1.ListUsersResponse, error) {
+func (c *Client) ListUsers(ctx context.Context,
+	req *userservicev1.ListUsersRequest) (*userservicev1.ListUsersResponse, error) {
 	return call(ctx, c, c.rpc.ListUsers, req)
 }
 
@@ -132,7 +133,8 @@ func (c *Client) DeleteUser(ctx context.Context, id int64) error {
 
 // call runs one RPC under the call's deadline, retrying it with
 // exponential backoff while it fails with Unavailable.
-func call[Req, Res any](ctx context.Context, c *Client, rpc func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error), msg *Req) (*Res, error) {
+func call[Req, Res any](ctx context.Context, c *Client,
+	rpc func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error), msg *Req) (*Res, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.Timeout)

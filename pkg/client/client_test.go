@@ -149,7 +149,8 @@ func TestRetriesUnavailable(t *testing.T) {
 		t.Fatalf("GetUser: %v %v after %d calls, want user 42 on the third", u, err, st.callCount())
 	}
 
-	st = &scriptedStore{script: []error{users.ErrUnavailable, users.ErrUnavailable, users.ErrUnavailable, users.ErrUnavailable}}
+	st = &scriptedStore{script: []error{users.ErrUnavailable, users.ErrUnavailable,
+		users.ErrUnavailable, users.ErrUnavailable}}
 	o := fast(token(t))
 	o.MaxAttempts = 3
 	c = New(serve(t, st), o)

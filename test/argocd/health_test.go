@@ -83,7 +83,8 @@ func health(t *testing.T, script, objYAML string) (string, string) {
 
 // object builds a UserService sample with the given generation, spec and status.
 func object(generation int, spec, status string) string {
-	return fmt.Sprintf("apiVersion: apps.userservice.dev/v1alpha1\nkind: UserService\nmetadata:\n  name: users\n  generation: %d\nspec:\n%s\n%s", generation, indent(spec), status)
+	return fmt.Sprintf("apiVersion: apps.userservice.dev/v1alpha1\nkind: UserService\n"+
+		"metadata:\n  name: users\n  generation: %d\nspec:\n%s\n%s", generation, indent(spec), status)
 }
 
 // indent indents a YAML snippet by two spaces.
@@ -109,35 +110,45 @@ func TestHealth(t *testing.T) {
   observedGeneration: 3
   conditions:
   - {type: Available, status: "True", reason: MinimumReplicasAvailable, observedGeneration: 3}
-  - {type: Ready, status: "True", reason: Ready, message: 2/2 replicas ready, observedGeneration: 3}`), "Healthy", "Ready: 2/2 replicas ready"},
+  - {type: Ready, status: "True", reason: Ready, message: 2/2 replicas ready, observedGeneration: 3}`), "Healthy",
+			"Ready: 2/2 replicas ready"},
 		{"ready but stale generation", object(4, "", `status:
   observedGeneration: 3
   conditions:
-  - {type: Ready, status: "True", reason: Ready, observedGeneration: 3}`), "Progressing", "Waiting for the operator to observe generation 4"},
+  - {type: Ready, status: "True", reason: Ready, observedGeneration: 3}`), "Progressing",
+			"Waiting for the operator to observe generation 4"},
 		{"ready condition stale", object(4, "", `status:
   observedGeneration: 4
   conditions:
-  - {type: Ready, status: "True", reason: Ready, observedGeneration: 3}`), "Progressing", "Waiting for Ready to reflect generation 4"},
+  - {type: Ready, status: "True", reason: Ready, observedGeneration: 3}`), "Progressing",
+			"Waiting for Ready to reflect generation 4"},
 		{"migration running", object(2, "", `status:
   observedGeneration: 2
   conditions:
   - {type: Progressing, status: "True", reason: MigrationRunning, observedGeneration: 2}
-  - {type: Ready, status: "False", reason: MigrationRunning, message: migration job users-migrate-abc running, observedGeneration: 2}`), "Progressing", "MigrationRunning: migration job users-migrate-abc running"},
+  - {type: Ready, status: "False", reason: MigrationRunning, message: migration job users-migrate-abc running,
+    observedGeneration: 2}`), "Progressing", "MigrationRunning: migration job users-migrate-abc running"},
 		{"migration failed", object(2, "", `status:
   observedGeneration: 2
   conditions:
-  - {type: Degraded, status: "True", reason: MigrationFailed, message: migration job users-migrate-abc failed, observedGeneration: 2}
-  - {type: Ready, status: "False", reason: MigrationFailed, observedGeneration: 2}`), "Degraded", "MigrationFailed: migration job users-migrate-abc failed"},
-		{"events Secret missing", object(2, "grpc: {enabled: true, port: 50051}\nevents: {amqpURLSecretRef: {name: rabbitmq, key: url}}", `status:
+  - {type: Degraded, status: "True", reason: MigrationFailed, message: migration job users-migrate-abc failed,
+    observedGeneration: 2}
+  - {type: Ready, status: "False", reason: MigrationFailed, observedGeneration: 2}`), "Degraded",
+			"MigrationFailed: migration job users-migrate-abc failed"},
+		{"events Secret missing",
+			object(2, "grpc: {enabled: true, port: 50051}\nevents: {amqpURLSecretRef: {name: rabbitmq, key: url}}", `status:
   observedGeneration: 2
   conditions:
-  - {type: Degraded, status: "True", reason: EventsSecretNotFound, message: 'Secret "rabbitmq" with key "url" not found in namespace "prod": create it', observedGeneration: 2}
+  - {type: Degraded, status: "True", reason: EventsSecretNotFound,
+    message: 'Secret "rabbitmq" with key "url" not found in namespace "prod": create it', observedGeneration: 2}
   - {type: Ready, status: "False", reason: EventsSecretNotFound, observedGeneration: 2}`), "Degraded",
 			`EventsSecretNotFound: Secret "rabbitmq" with key "url" not found in namespace "prod": create it`},
-		{"ready with gRPC and events", object(3, "grpc: {enabled: true, port: 50051}\nevents: {amqpURLSecretRef: {name: rabbitmq, key: url}}", `status:
+		{"ready with gRPC and events",
+			object(3, "grpc: {enabled: true, port: 50051}\nevents: {amqpURLSecretRef: {name: rabbitmq, key: url}}", `status:
   observedGeneration: 3
   conditions:
-  - {type: Ready, status: "True", reason: RolloutComplete, message: 2/2 replicas ready, observedGeneration: 3}`), "Healthy", "RolloutComplete: 2/2 replicas ready"},
+  - {type: Ready, status: "True", reason: RolloutComplete, message: 2/2 replicas ready, observedGeneration: 3}`),
+			"Healthy", "RolloutComplete: 2/2 replicas ready"},
 		{"degraded false is ignored", object(2, "", `status:
   observedGeneration: 2
   conditions:
@@ -146,10 +157,12 @@ func TestHealth(t *testing.T) {
 		{"paused condition", object(5, "", `status:
   observedGeneration: 5
   conditions:
-  - {type: Paused, status: "True", reason: Paused, message: reconciliation paused by spec.paused, observedGeneration: 5}`), "Suspended", "Paused: reconciliation paused by spec.paused"},
+  - {type: Paused, status: "True", reason: Paused, message: reconciliation paused by spec.paused,
+    observedGeneration: 5}`), "Suspended", "Paused: reconciliation paused by spec.paused"},
 		{"paused spec before observed", object(6, "paused: true", `status:
   observedGeneration: 5`), "Suspended", "Reconciliation is paused (spec.paused is true)"},
-		{"status without conditions", object(1, "", "status:\n  observedGeneration: 1"), "Progressing", "Waiting for the operator to report status"},
+		{"status without conditions", object(1, "", "status:\n  observedGeneration: 1"), "Progressing",
+			"Waiting for the operator to report status"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -64,7 +64,8 @@ func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" || !fileExists(filepath.Join(assets, "kube-apiserver")) {
-		requireBinary(t, filepath.Join(assets, "kube-apiserver"), "set KUBEBUILDER_ASSETS to the directory `hack/k8s-bins.sh` prints (make test does)")
+		requireBinary(t, filepath.Join(assets, "kube-apiserver"),
+			"set KUBEBUILDER_ASSETS to the directory `hack/k8s-bins.sh` prints (make test does)")
 	}
 	shared.once.Do(func() { shared.cluster, shared.err = newCluster() })
 	if shared.err != nil {

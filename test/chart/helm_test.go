@@ -193,7 +193,8 @@ func checkProbes(t *testing.T, c corev1.Container) {
 			t.Errorf("probe for %s = %+v, want an HTTP GET on port health", name, p)
 		}
 	}
-	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "health" && p.ContainerPort == 8081 }) {
+	if !slices.ContainsFunc(c.Ports,
+		func(p corev1.ContainerPort) bool { return p.Name == "health" && p.ContainerPort == 8081 }) {
 		t.Errorf("manager ports = %+v, want health on 8081", c.Ports)
 	}
 }
@@ -202,7 +203,8 @@ func checkProbes(t *testing.T, c corev1.Container) {
 func checkRestricted(t *testing.T, spec corev1.PodSpec) {
 	t.Helper()
 	psc := spec.SecurityContext
-	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil ||
+		psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Errorf("pod securityContext = %+v, want runAsNonRoot and seccomp RuntimeDefault", psc)
 	}
 	sc := spec.Containers[0].SecurityContext

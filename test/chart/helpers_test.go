@@ -68,7 +68,8 @@ func requireBinary(t testing.TB, path, how string) string {
 
 // helmBin returns the Helm CLI that `make helm` installs into bin/.
 func helmBin(t testing.TB) string {
-	return requireBinary(t, filepath.Join(repoRoot(t), "bin", "helm"), "run `make helm` (installs helm v3.22.0 from the Go module proxy)")
+	return requireBinary(t, filepath.Join(repoRoot(t), "bin", "helm"),
+		"run `make helm` (installs helm v3.22.0 from the Go module proxy)")
 }
 
 // kubectlBin returns kubectl: the one hack/k8s-bins.sh builds next to the
@@ -83,7 +84,8 @@ func kubectlBin(t testing.TB) string {
 	if p, err := exec.LookPath("kubectl"); err == nil {
 		return p
 	}
-	return requireBinary(t, "kubectl", "run `hack/k8s-bins.sh kubectl` and set KUBEBUILDER_ASSETS to the directory it prints")
+	return requireBinary(t, "kubectl",
+		"run `hack/k8s-bins.sh kubectl` and set KUBEBUILDER_ASSETS to the directory it prints")
 }
 
 // fileExists reports whether path names an existing file.
@@ -99,7 +101,8 @@ func run(dir, name string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w\n%s", filepath.Base(name), strings.Join(args, " "), err, stderr.String())
+		return stdout.String(), fmt.Errorf("%s %s: %w\n%s", filepath.Base(name),
+			strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.String(), nil
 }

@@ -57,7 +57,8 @@ func kustomizeBuild(t *testing.T) []*unstructured.Unstructured {
 func TestKustomizeDryRun(t *testing.T) {
 	c := startCluster(t)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: kustomizeNamespace}}
-	if _, err := c.clientset.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.clientset.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil &&
+		!apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	out, err := c.kubectl(t, "apply", "--dry-run=server", "-k", "config/default")
@@ -118,7 +119,8 @@ func TestKustomizeMatchesChart(t *testing.T) {
 	}
 	for _, p := range pairs {
 		if d := diff(rulesOf(t, one(t, k, p.kind, p.kustomize)), rulesOf(t, one(t, h, p.kind, p.helm))); d != "" {
-			t.Errorf("%s rules differ between kustomize *%s and the chart *%s (-kustomize +chart):\n%s", p.kind, p.kustomize, p.helm, d)
+			t.Errorf("%s rules differ between kustomize *%s and the chart *%s (-kustomize +chart):\n%s",
+				p.kind, p.kustomize, p.helm, d)
 		}
 	}
 	var kd, hd appsv1.Deployment
@@ -152,9 +154,10 @@ func TestKustomizeMatchesChart(t *testing.T) {
 // custom image, checks the single-file installer, and applies it with a
 // server-side dry run.
 func TestBuildInstaller(t *testing.T) {
+	const img = "registry.example.com/team/userservice-operator:v0.1.0-rc1"
 	c := startCluster(t)
 	out := filepath.Join(t.TempDir(), "install.yaml")
-	cmd := exec.Command("hack/build-installer.sh", "registry.example.com/team/userservice-operator:v0.1.0-rc1", out)
+	cmd := exec.Command("hack/build-installer.sh", img, out)
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(os.Environ(), "KUBECTL="+kubectlBin(t))
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -171,11 +174,12 @@ func TestBuildInstaller(t *testing.T) {
 	one(t, objs, "CustomResourceDefinition", "userservices.apps.userservice.dev")
 	var d appsv1.Deployment
 	into(t, one(t, objs, "Deployment", ""), &d)
-	if got := d.Spec.Template.Spec.Containers[0].Image; got != "registry.example.com/team/userservice-operator:v0.1.0-rc1" {
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != img {
 		t.Errorf("installer image = %q, want the IMG passed in", got)
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: kustomizeNamespace}}
-	if _, err := c.clientset.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.clientset.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil &&
+		!apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	if _, err := c.kubectl(t, "apply", "--dry-run=server", "-f", out); err != nil {
@@ -189,11 +193,13 @@ func TestBuildInstaller(t *testing.T) {
 func TestHelmInstall(t *testing.T) {
 	c := startCluster(t)
 	out, err := run(repoRoot(t), helmBin(t), "install", "notes-check", chartDir(t), "--kubeconfig", c.kubeconfig,
-		"--namespace", "helm-install", "--create-namespace", "--set", "replicas=2", "--set", "allowedSecretLabel=userservice.dev/allowed")
+		"--namespace", "helm-install", "--create-namespace", "--set", "replicas=2",
+		"--set", "allowedSecretLabel=userservice.dev/allowed")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "STATUS: deployed") || !strings.Contains(out, "kubectl wait userservice/users --for=condition=Ready") {
+	if !strings.Contains(out, "STATUS: deployed") ||
+		!strings.Contains(out, "kubectl wait userservice/users --for=condition=Ready") {
 		t.Fatalf("helm install output lacks the deployed status or the NOTES:\n%s", out)
 	}
 	if !strings.Contains(out, "kubectl label secret users-db userservice.dev/allowed=true") {

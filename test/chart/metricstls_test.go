@@ -111,7 +111,8 @@ func TestMetricsServingCertificate(t *testing.T) {
 	}
 
 	// insecureSkipVerify: true remains possible, and then names no CA.
-	tls = serviceMonitorTLS(t, mustTemplate(t, ns, "metrics:\n  serviceMonitor:\n    enabled: true\n    insecureSkipVerify: true\n"))
+	tls = serviceMonitorTLS(t,
+		mustTemplate(t, ns, "metrics:\n  serviceMonitor:\n    enabled: true\n    insecureSkipVerify: true\n"))
 	if skip, _, _ := unstructured.NestedBool(tls, "insecureSkipVerify"); !skip || tls["ca"] != nil {
 		t.Errorf("with insecureSkipVerify: true, tlsConfig = %v, want insecureSkipVerify and no CA", tls)
 	}
@@ -147,7 +148,8 @@ func TestMetricsCertManager(t *testing.T) {
 	secretName, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
 	dnsNames, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
 	issuer, _, _ := unstructured.NestedString(cert.Object, "spec", "issuerRef", "name")
-	if secretName != "userservice-operator-metrics-tls" || !slices.Contains(dnsNames, metricsServerName(ns)) || issuer != "cluster-ca" {
+	if secretName != "userservice-operator-metrics-tls" || !slices.Contains(dnsNames, metricsServerName(ns)) ||
+		issuer != "cluster-ca" {
 		t.Errorf("Certificate secretName %q, dnsNames %q, issuer %q", secretName, dnsNames, issuer)
 	}
 	if name, _, _ := unstructured.NestedString(serviceMonitorTLS(t, objs), "ca", "secret", "name"); name != secretName {
@@ -166,7 +168,8 @@ func TestMetricsCertificateKeptOnUpgrade(t *testing.T) {
 	c := startCluster(t)
 	const ns = "metrics-upgrade"
 	args := []string{chartDir(t), "--kubeconfig", c.kubeconfig, "--namespace", ns}
-	if out, err := run(repoRoot(t), helmBin(t), append([]string{"install", "userservice-operator"}, append(args, "--create-namespace")...)...); err != nil {
+	if out, err := run(repoRoot(t), helmBin(t),
+		append([]string{"install", "userservice-operator"}, append(args, "--create-namespace")...)...); err != nil {
 		t.Fatalf("helm install: %v\n%s", err, out)
 	}
 	get := func() *corev1.Secret {
@@ -178,7 +181,8 @@ func TestMetricsCertificateKeptOnUpgrade(t *testing.T) {
 	}
 	before := get()
 	verifyServing(t, before, metricsServerName(ns))
-	if out, err := run(repoRoot(t), helmBin(t), append([]string{"upgrade", "userservice-operator"}, append(args, "--set", "replicas=2")...)...); err != nil {
+	if out, err := run(repoRoot(t), helmBin(t),
+		append([]string{"upgrade", "userservice-operator"}, append(args, "--set", "replicas=2")...)...); err != nil {
 		t.Fatalf("helm upgrade: %v\n%s", err, out)
 	}
 	after := get()

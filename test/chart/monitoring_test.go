@@ -146,7 +146,8 @@ func promtool(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("promtool")
 	if err != nil {
-		testenv.Unavailable(t, "promtool is missing: apt-get install prometheus (Debian's package, 2.42, has prometheus and promtool)")
+		testenv.Unavailable(t,
+			"promtool is missing: apt-get install prometheus (Debian's package, 2.42, has prometheus and promtool)")
 	}
 	return p
 }
@@ -182,7 +183,8 @@ func TestPrometheusRules(t *testing.T) {
 			}
 			checkRunbook(t, filepath.Join(repoRoot(t), "docs", "runbooks", a.Alert+".md"))
 			if !fires[a.Alert] || !silent[a.Alert] {
-				t.Errorf("%s has unit tests where it fires: %v, where it stays silent: %v; want both", tests, fires[a.Alert], silent[a.Alert])
+				t.Errorf("%s has unit tests where it fires: %v, where it stays silent: %v; want both", tests,
+					fires[a.Alert], silent[a.Alert])
 			}
 			if !strings.Contains(string(readme), "docs/runbooks/"+a.Alert+".md") {
 				t.Errorf("README.md does not link the runbook of %s", a.Alert)
@@ -301,7 +303,8 @@ func TestMonitoringTemplates(t *testing.T) {
 	objs := mustTemplate(t, "userservice-system", nonDefaultValues)
 	pr := one(t, objs, "PrometheusRule", "")
 	if pr.GetLabels()["release"] != "prometheus" || pr.GetNamespace() != "userservice-system" {
-		t.Errorf("PrometheusRule %s/%s labels %v, want the release namespace and release=prometheus", pr.GetNamespace(), pr.GetName(), pr.GetLabels())
+		t.Errorf("PrometheusRule %s/%s labels %v, want the release namespace and release=prometheus", pr.GetNamespace(),
+			pr.GetName(), pr.GetLabels())
 	}
 	b, err := os.ReadFile(rulesFile(t))
 	if err != nil {
@@ -317,23 +320,28 @@ func TestMonitoringTemplates(t *testing.T) {
 
 	cm := one(t, objs, "ConfigMap", "-dashboard")
 	_, raw := readDashboard(t)
-	if data, _, _ := unstructured.NestedString(cm.Object, "data", "userservice.json"); data != strings.TrimRight(string(raw), "\n") {
+	data, _, _ := unstructured.NestedString(cm.Object, "data", "userservice.json")
+	if data != strings.TrimRight(string(raw), "\n") {
 		t.Error("the dashboard ConfigMap's userservice.json is not monitoring/dashboard.json")
 	}
-	if cm.GetLabels()["grafana_dashboard"] != "1" || cm.GetNamespace() != "grafana" || cm.GetAnnotations()["grafana_folder"] != "UserService" {
-		t.Errorf("dashboard ConfigMap %s/%s labels %v annotations %v", cm.GetNamespace(), cm.GetName(), cm.GetLabels(), cm.GetAnnotations())
+	if cm.GetLabels()["grafana_dashboard"] != "1" || cm.GetNamespace() != "grafana" ||
+		cm.GetAnnotations()["grafana_folder"] != "UserService" {
+		t.Errorf("dashboard ConfigMap %s/%s labels %v annotations %v", cm.GetNamespace(), cm.GetName(),
+			cm.GetLabels(), cm.GetAnnotations())
 	}
 
 	sm := one(t, objs, "ServiceMonitor", "")
 	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
 	jobLabel, _, _ := unstructured.NestedString(sm.Object, "spec", "jobLabel")
 	svc := one(t, objs, "Service", "-metrics")
-	if len(eps) != 1 || eps[0].(map[string]any)["honorLabels"] != true || svc.GetLabels()[jobLabel] != "userservice-operator" {
+	if len(eps) != 1 || eps[0].(map[string]any)["honorLabels"] != true ||
+		svc.GetLabels()[jobLabel] != "userservice-operator" {
 		t.Errorf("ServiceMonitor jobLabel %q (Service label %q), endpoints %v: want job=userservice-operator and honorLabels",
 			jobLabel, svc.GetLabels()[jobLabel], eps)
 	}
 	for _, a := range alerts(t) {
-		if strings.Contains(a.Expr, "job=") && !regexp.MustCompile(`job="(user-service|userservice-operator)"`).MatchString(a.Expr) {
+		if strings.Contains(a.Expr, "job=") &&
+			!regexp.MustCompile(`job="(user-service|userservice-operator)"`).MatchString(a.Expr) {
 			t.Errorf("%s selects another job: %s", a.Alert, a.Expr)
 		}
 	}

@@ -38,7 +38,8 @@ func TestPodSecurityRestricted(t *testing.T) {
 		"pod-security.kubernetes.io/enforce":         "restricted",
 		"pod-security.kubernetes.io/enforce-version": "latest",
 	}}}
-	if _, err := c.clientset.CoreV1().Namespaces().Create(t.Context(), nsObj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.clientset.CoreV1().Namespaces().Create(t.Context(), nsObj, metav1.CreateOptions{}); err != nil &&
+		!apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	var chartDep, kustomizeDep appsv1.Deployment
@@ -60,12 +61,14 @@ func TestPodSecurityRestricted(t *testing.T) {
 			spec.ServiceAccountName = "" // the pod only has to pass admission, not run
 			spec.AutomountServiceAccountToken = new(bool)
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: tc.name, Namespace: ns}, Spec: spec}
-			_, err := c.clientset.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			_, err := c.clientset.CoreV1().Pods(ns).Create(t.Context(), pod,
+				metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 			switch {
 			case tc.allowed && err != nil:
 				t.Fatalf("restricted namespace refused the %s pod: %v", tc.name, err)
 			case !tc.allowed && (err == nil || !strings.Contains(err.Error(), "violates PodSecurity")):
-				t.Fatalf("restricted namespace accepted a pod without a security context (err = %v); is PodSecurity admission on?", err)
+				t.Fatalf("restricted namespace accepted a pod without a security context (err = %v); "+
+					"is PodSecurity admission on?", err)
 			}
 		})
 	}

@@ -133,7 +133,8 @@ func TestPrometheus(t *testing.T) {
 		t.Errorf("alerts fire on a healthy system: %v", firing)
 	}
 	t.Logf("Checked %d queries (%d alert expressions, %d dashboard queries), %d returned data, in %s",
-		len(queries), len(alertQueries(t)), len(queries)-len(alertQueries(t)), withData, time.Since(start).Round(time.Millisecond))
+		len(queries), len(alertQueries(t)), len(queries)-len(alertQueries(t)), withData,
+		time.Since(start).Round(time.Millisecond))
 }
 
 // namedQuery is one PromQL expression to check, named for the subtest.
@@ -151,7 +152,8 @@ func alertQueries(t *testing.T) []namedQuery {
 
 // grafanaVars replaces the dashboard's variables with the test's values;
 // dashboardQueries fails on a variable it does not know.
-var grafanaVars = strings.NewReplacer("$__rate_interval", rateInterval, "$namespace", appsNamespace, "$name", userService)
+var grafanaVars = strings.NewReplacer("$__rate_interval", rateInterval,
+	"$namespace", appsNamespace, "$name", userService)
 
 // dashboardQueries returns the dashboard's queries with its variables replaced.
 func dashboardQueries(t *testing.T) []namedQuery {
@@ -316,7 +318,8 @@ func startUserService(t *testing.T, dbURL, amqpURL string) *userServiceProcess {
 	if out, err := migrate.CombinedOutput(); err != nil {
 		t.Fatalf("migrate up: %v\n%s", err, out)
 	}
-	s := &userServiceProcess{httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), secret: "prometheus-test-secret-0123456789abcdef"}
+	s := &userServiceProcess{httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		secret: "prometheus-test-secret-0123456789abcdef"}
 	grpcPort := freePort(t)
 	s.grpcAddr = fmt.Sprintf("127.0.0.1:%d", grpcPort)
 	_, httpPort, _ := net.SplitHostPort(s.httpAddr)
@@ -373,7 +376,8 @@ func (s *userServiceProcess) load(t *testing.T) int {
 		do(http.MethodGet, "/api/v1/users?limit=5", "", http.StatusOK)
 		do(http.MethodGet, "/api/v1/users/999999999", "", http.StatusNotFound)
 		do(http.MethodPost, "/api/v1/users", `{"name":"","email":"not-an-email"}`, http.StatusBadRequest)
-		created, err := grpc.CreateUser(ctx, fmt.Sprintf("Grpc %d", i), fmt.Sprintf("grpc-%d-%d@example.com", i, time.Now().UnixNano()))
+		created, err := grpc.CreateUser(ctx, fmt.Sprintf("Grpc %d", i),
+			fmt.Sprintf("grpc-%d-%d@example.com", i, time.Now().UnixNano()))
 		if err != nil {
 			t.Fatalf("gRPC CreateUser: %v", err)
 		}

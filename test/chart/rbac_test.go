@@ -76,7 +76,8 @@ func operatorRoles(t *testing.T, objs []*unstructured.Unstructured, sa string) [
 	for _, b := range append(find(objs, "ClusterRoleBinding", ""), find(objs, "RoleBinding", "")...) {
 		var rb rbacv1.RoleBinding
 		into(t, b, &rb)
-		if !slices.ContainsFunc(rb.Subjects, func(s rbacv1.Subject) bool { return s.Kind == "ServiceAccount" && s.Name == sa }) {
+		if !slices.ContainsFunc(rb.Subjects,
+			func(s rbacv1.Subject) bool { return s.Kind == "ServiceAccount" && s.Name == sa }) {
 			continue
 		}
 		for _, r := range find(objs, rb.RoleRef.Kind, rb.RoleRef.Name) {
@@ -107,7 +108,8 @@ func TestRBACNotExcessive(t *testing.T) {
 			}
 			for _, r := range managerRoles {
 				if d := diff(markers, rulesOf(t, r)); d != "" {
-					t.Errorf("%s %s/%s rules differ from the +kubebuilder:rbac markers (-markers +chart):\n%s", r.GetKind(), r.GetNamespace(), r.GetName(), d)
+					t.Errorf("%s %s/%s rules differ from the +kubebuilder:rbac markers (-markers +chart):\n%s", r.GetKind(),
+						r.GetNamespace(), r.GetName(), d)
 				}
 			}
 			for _, r := range operatorRoles(t, objs, "userservice-operator") {
@@ -146,7 +148,8 @@ func checkNoWildcards(t *testing.T, r *unstructured.Unstructured, rules []rbacv1
 func checkClusterSecrets(t *testing.T, name string, rules []rbacv1.PolicyRule, namespaced bool) {
 	t.Helper()
 	for _, rule := range rules {
-		if !slices.Contains(rule.APIGroups, "") && !slices.Contains(rule.APIGroups, "apps") && !slices.Contains(rule.APIGroups, "batch") {
+		if !slices.Contains(rule.APIGroups, "") && !slices.Contains(rule.APIGroups, "apps") &&
+			!slices.Contains(rule.APIGroups, "batch") {
 			continue
 		}
 		if namespaced {
@@ -158,7 +161,8 @@ func checkClusterSecrets(t *testing.T, name string, rules []rbacv1.PolicyRule, n
 		}
 		for _, v := range rule.Verbs {
 			if !slices.Contains(readVerbs, v) && !slices.Contains(secretWritesClusterWide, v) {
-				t.Errorf("ClusterRole %s lets the operator %q Secrets in every namespace; it only needs %v", name, v, secretWritesClusterWide)
+				t.Errorf("ClusterRole %s lets the operator %q Secrets in every namespace; it only needs %v", name, v,
+					secretWritesClusterWide)
 			}
 		}
 	}
@@ -169,12 +173,14 @@ func TestRBACOtherRolesAreNarrow(t *testing.T) {
 	objs := mustTemplate(t, "userservice-system", "")
 	want := map[string][]rbacv1.PolicyRule{
 		"-leader-election": normalise([]rbacv1.PolicyRule{
-			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
+			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+				Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
 			{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		}),
 		"-metrics-auth": normalise([]rbacv1.PolicyRule{
 			{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
-			{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
+			{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"},
+				Verbs: []string{"create"}},
 		}),
 		"-metrics-reader": {{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}},
 	}
@@ -191,7 +197,8 @@ func TestRBACOtherRolesAreNarrow(t *testing.T) {
 			t.Errorf("role *%s rules (-want +got):\n%s", suffix, d)
 		}
 		if suffix == "-leader-election" && (r[idx].GetKind() != "Role" || r[idx].GetNamespace() != "userservice-system") {
-			t.Errorf("leader election must be a Role in the release namespace, got %s in %q", r[idx].GetKind(), r[idx].GetNamespace())
+			t.Errorf("leader election must be a Role in the release namespace, got %s in %q",
+				r[idx].GetKind(), r[idx].GetNamespace())
 		}
 	}
 	for _, suffix := range []string{"-userservice-admin", "-userservice-editor", "-userservice-viewer"} {

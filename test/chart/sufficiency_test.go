@@ -198,7 +198,8 @@ func waitAllowed(t *testing.T, c *cluster, in install) {
 		{Group: "authentication.k8s.io", Resource: "tokenreviews", Verb: "create"},
 	}
 	for _, ra := range checks {
-		eventually(t, 10*time.Second, fmt.Sprintf("%s may %s %s", in.serviceAccount(), ra.Verb, ra.Resource), func() (bool, error) {
+		what := fmt.Sprintf("%s may %s %s", in.serviceAccount(), ra.Verb, ra.Resource)
+		eventually(t, 10*time.Second, what, func() (bool, error) {
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 				User: in.serviceAccount(), Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + in.namespace},
 				ResourceAttributes: &ra,
@@ -237,7 +238,8 @@ func startManager(t *testing.T, c *cluster, in install, metricsAddr, certDir str
 		t.Fatal(err)
 	}
 	r := controller.NewUserServiceReconciler(mgr, "ghcr.io/userservice-dev/user-service:v0.1.0")
-	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: 1, Namespaces: in.watch}); err != nil {
+	if err := r.SetupWithManager(mgr,
+		controller.SetupOptions{MaxConcurrentReconciles: 1, Namespaces: in.watch}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -278,14 +280,16 @@ func reconcileToReady(t *testing.T, cl client.Client, ns string) {
 	ctx := t.Context()
 	db := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "users-db", Namespace: ns},
 		StringData: map[string]string{"url": "postgres://users:secret@postgres:5432/users?sslmode=disable"}}
-	us := &appsv1alpha1.UserService{ObjectMeta: metav1.ObjectMeta{Name: "users", Namespace: ns}, Spec: appsv1alpha1.UserServiceSpec{
+	dbRef := appsv1alpha1.DatabaseURLSecretRef{Name: "users-db", Key: "url"}
+	us := &appsv1alpha1.UserService{ObjectMeta: metav1.ObjectMeta{Name: "users", Namespace: ns}}
+	us.Spec = appsv1alpha1.UserServiceSpec{
 		Replicas:            ptr.To[int32](2),
-		Database:            appsv1alpha1.DatabaseSpec{URLSecretRef: appsv1alpha1.DatabaseURLSecretRef{Name: "users-db", Key: "url"}},
+		Database:            appsv1alpha1.DatabaseSpec{URLSecretRef: dbRef},
 		PodDisruptionBudget: &appsv1alpha1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1))},
 		Autoscaling:         &appsv1alpha1.AutoscalingSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 4},
 		Monitoring:          appsv1alpha1.MonitoringSpec{ServiceMonitor: &appsv1alpha1.ServiceMonitorSpec{Enabled: true}},
 		NetworkPolicy:       &appsv1alpha1.NetworkPolicySpec{Enabled: true},
-	}}
+	}
 	for _, o := range []client.Object{db, us} {
 		if err := cl.Create(ctx, o); err != nil {
 			t.Fatal(err)
@@ -329,7 +333,8 @@ func migrationJob(t *testing.T, cl client.Client, ns string) *batchv1.Job {
 	t.Helper()
 	var jobs batchv1.JobList
 	eventually(t, 30*time.Second, "the operator created a migration Job in "+ns, func() (bool, error) {
-		err := cl.List(t.Context(), &jobs, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/instance": "users"})
+		err := cl.List(t.Context(), &jobs, client.InNamespace(ns),
+			client.MatchingLabels{"app.kubernetes.io/instance": "users"})
 		return err == nil && len(jobs.Items) == 1, err
 	})
 	if !strings.HasPrefix(jobs.Items[0].Name, "users-migrate-") {
@@ -403,10 +408,12 @@ func checkEvents(t *testing.T, cl client.Client, ns string) {
 // of a ServiceAccount bound to the chart's metrics-reader ClusterRole (allowed)
 // and of one without (refused). Both answers need the chart's metrics-auth
 // rules: the manager reviews each token and access through the API server.
-func checkMetricsAuth(t *testing.T, c *cluster, cl client.Client, in install, objs []*unstructured.Unstructured, addr string) {
+func checkMetricsAuth(t *testing.T, c *cluster, cl client.Client, in install,
+	objs []*unstructured.Unstructured, addr string) {
 	t.Helper()
 	createMetricsReader(t, cl, in, objs)
-	if err := cl.Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody", Namespace: in.namespace}}); err != nil {
+	if err := cl.Create(t.Context(),
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody", Namespace: in.namespace}}); err != nil {
 		t.Fatal(err)
 	}
 	// Verify the serving certificate as the chart's ServiceMonitor does: with its CA and the Service's name.
@@ -432,7 +439,8 @@ func checkMetricsAuth(t *testing.T, c *cluster, cl client.Client, in install, ob
 func createMetricsReader(t *testing.T, cl client.Client, in install, objs []*unstructured.Unstructured) {
 	t.Helper()
 	reader := one(t, objs, "ClusterRole", "-metrics-reader").GetName()
-	if err := cl.Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus", Namespace: in.namespace}}); err != nil {
+	if err := cl.Create(t.Context(),
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus", Namespace: in.namespace}}); err != nil {
 		t.Fatal(err)
 	}
 	crb := &rbacv1.ClusterRoleBinding{
@@ -475,7 +483,8 @@ func serviceMonitorServed(t *testing.T, cl client.Client) bool {
 func serviceAccountToken(t *testing.T, c *cluster, ns, sa string) string {
 	t.Helper()
 	tr, err := c.clientset.CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), sa,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{})
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}},
+		metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("requesting a token for %s/%s: %v", ns, sa, err)
 	}

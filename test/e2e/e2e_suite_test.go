@@ -71,8 +71,10 @@ var _ = BeforeSuite(func() {
 	By("installing the operator with its Helm chart")
 	sa := installChart()
 	opKubecfg = operatorKubeconfig(e, logDir, sa)
-	mainOperator = startOperator(e, logDir, operatorOptions{name: "operator-main", leaderElect: true, kubeconfig: opKubecfg})
-	Eventually(mainOperator.acquiredLease).Should(BeTrue(), "the operator never took the Lease; log:\n%s", mainOperator.logTail())
+	mainOperator = startOperator(e, logDir,
+		operatorOptions{name: "operator-main", leaderElect: true, kubeconfig: opKubecfg})
+	Eventually(mainOperator.acquiredLease).Should(BeTrue(),
+		"the operator never took the Lease; log:\n%s", mainOperator.logTail())
 })
 
 // The operators' logs are kept only when something failed.

@@ -35,7 +35,8 @@ import (
 // Every spec here leaves a leader-elected mainOperator running, because
 // Ginkgo may run the other specs before or after this container.
 var _ = Describe("Faults", Serial, Ordered, func() {
-	It("converges with no lost or duplicated children after kill -9 in the middle of reconciling 50 UserServices", func() {
+	It("converges with no lost or duplicated children after kill -9 in the middle of reconciling "+
+		"50 UserServices", func() {
 		const n = 50
 		ns := newNamespace("kill9")
 		for i := range n {
@@ -50,7 +51,8 @@ var _ = Describe("Faults", Serial, Ordered, func() {
 		Expect(readyAtKill).To(BeNumerically("<", n), "the operator had finished before it was killed")
 
 		By("restarting it; every UserService becomes Ready")
-		mainOperator = startOperator(e, logDir, operatorOptions{name: "operator-after-kill9", leaderElect: true, kubeconfig: opKubecfg})
+		mainOperator = startOperator(e, logDir,
+			operatorOptions{name: "operator-after-kill9", leaderElect: true, kubeconfig: opKubecfg})
 		Eventually(func() int { return countReady(ns, n) }).WithTimeout(5*time.Minute).Should(Equal(n),
 			"not every UserService became Ready; operator log:\n%s", mainOperator.logTail())
 
@@ -83,13 +85,16 @@ var _ = Describe("Faults", Serial, Ordered, func() {
 		Expect(templateImageOf(ns, "before")).To(Equal(imageV2))
 
 		op.stop()
-		mainOperator = startOperator(e, logDir, operatorOptions{name: "operator-after-restart", leaderElect: true, kubeconfig: opKubecfg})
+		mainOperator = startOperator(e, logDir,
+			operatorOptions{name: "operator-after-restart", leaderElect: true, kubeconfig: opKubecfg})
 		Eventually(mainOperator.acquiredLease).Should(BeTrue())
 	})
 
-	It("hands over to the second replica, which takes the Lease and reconciles within 30 s of the leader's death", func() {
+	It("hands over to the second replica, which takes the Lease and reconciles within 30 s "+
+		"of the leader's death", func() {
 		Eventually(mainOperator.acquiredLease).Should(BeTrue())
-		standby := startOperator(e, logDir, operatorOptions{name: "operator-standby", leaderElect: true, kubeconfig: opKubecfg})
+		standby := startOperator(e, logDir,
+			operatorOptions{name: "operator-standby", leaderElect: true, kubeconfig: opKubecfg})
 		Consistently(standby.acquiredLease).WithTimeout(3*time.Second).Should(BeFalse(), "two leaders")
 		// Poll: the first request after the kube-apiserver restart spec may fail.
 		var oldHolder string
@@ -107,7 +112,8 @@ var _ = Describe("Faults", Serial, Ordered, func() {
 			WithTimeout(30*time.Second-time.Since(killedAt)).ShouldNot(BeEmpty(),
 			"the standby did not reconcile within 30 s of the leader's death; log:\n%s", standby.logTail())
 		Expect(standby.acquiredLease()).To(BeTrue())
-		_, _ = fmt.Fprintf(GinkgoWriter, "standby reconciled %.1fs after the leader was killed\n", time.Since(killedAt).Seconds())
+		_, _ = fmt.Fprintf(GinkgoWriter, "standby reconciled %.1fs after the leader was killed\n",
+			time.Since(killedAt).Seconds())
 		waitReady(ns, "users")
 		mainOperator = standby
 	})

@@ -27,7 +27,8 @@ import (
 )
 
 var _ = Describe("A UserService with gRPC and events", func() {
-	It("gets the gRPC ports, the grpc readiness probe, GRPC_PORT and AMQP_URL, and rolls its pods when the AMQP Secret changes", func() {
+	It("gets the gRPC ports, the grpc readiness probe, GRPC_PORT and AMQP_URL, "+
+		"and rolls its pods when the AMQP Secret changes", func() {
 		ns := newNamespace("grpc-events")
 		setURLSecret(ns, "rabbitmq", "amqp://users:pw-1@rabbitmq:5672/")
 		createUserService(ns, "users", 2, func(spec map[string]any) {

@@ -36,9 +36,10 @@ import (
 )
 
 const (
-	imageV1   = "ghcr.io/userservice-dev/user-service:v0.1.0"
-	imageV2   = "ghcr.io/userservice-dev/user-service:v0.1.1"
-	imageFail = "ghcr.io/userservice-dev/user-service:v0.2.0-fail-migration" // failed by hack/kwok/stages/pod-fail-migration.yaml
+	imageV1 = "ghcr.io/userservice-dev/user-service:v0.1.0"
+	imageV2 = "ghcr.io/userservice-dev/user-service:v0.1.1"
+	// imageFail's migration Job is failed by hack/kwok/stages/pod-fail-migration.yaml.
+	imageFail = "ghcr.io/userservice-dev/user-service:v0.2.0-fail-migration"
 	dbSecret  = "db"
 )
 
@@ -157,9 +158,11 @@ func conditionIs(ns, name, t string, status metav1.ConditionStatus, reason strin
 		case !ok:
 			return fmt.Errorf("%s/%s has no %s condition yet", ns, name, t)
 		case c.Status != status || (reason != "" && c.Reason != reason):
-			return fmt.Errorf("%s/%s %s=%s reason %s (%s), want %s %s", ns, name, t, c.Status, c.Reason, c.Message, status, reason)
+			return fmt.Errorf("%s/%s %s=%s reason %s (%s), want %s %s", ns, name, t, c.Status, c.Reason,
+				c.Message, status, reason)
 		case c.ObservedGeneration != gen || observed != gen:
-			return fmt.Errorf("%s/%s %s observedGeneration %d/%d, generation %d", ns, name, t, c.ObservedGeneration, observed, gen)
+			return fmt.Errorf("%s/%s %s observedGeneration %d/%d, generation %d", ns, name, t,
+				c.ObservedGeneration, observed, gen)
 		}
 		return nil
 	}

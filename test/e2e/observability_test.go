@@ -36,7 +36,8 @@ import (
 )
 
 var _ = Describe("A UserService with a NetworkPolicy and a ServiceMonitor", func() {
-	It("gets the NetworkPolicy its spec describes, and its ServiceMonitor once the CRD is installed, without an operator restart", func() {
+	It("gets the NetworkPolicy its spec describes, and its ServiceMonitor once the CRD is installed, "+
+		"without an operator restart", func() {
 		ns := newNamespace("observability")
 		createUserService(ns, "users", 2, func(spec map[string]any) {
 			spec["monitoring"] = map[string]any{"serviceMonitor": map[string]any{"enabled": true, "interval": "15s"}}
@@ -53,7 +54,8 @@ var _ = Describe("A UserService with a NetworkPolicy and a ServiceMonitor", func
 			}
 		})
 		waitReady(ns, "users")
-		Eventually(conditionIs(ns, "users", "ServiceMonitorReady", metav1.ConditionFalse, "CRDNotInstalled")).Should(Succeed())
+		Eventually(conditionIs(ns, "users", "ServiceMonitorReady", metav1.ConditionFalse,
+			"CRDNotInstalled")).Should(Succeed())
 
 		By("the NetworkPolicy")
 		np := &networkingv1.NetworkPolicy{}
@@ -69,7 +71,8 @@ var _ = Describe("A UserService with a NetworkPolicy and a ServiceMonitor", func
 		Expect(np.Spec.Ingress[0].Ports).To(Equal([]networkingv1.NetworkPolicyPort{tcp(3000), tcp(50051)}))
 		Expect(np.Spec.Ingress[0].From[0].PodSelector.MatchLabels).To(HaveKeyWithValue("app", "frontend"))
 		Expect(np.Spec.Ingress[1].Ports).To(Equal([]networkingv1.NetworkPolicyPort{tcp(3000)}))
-		Expect(np.Spec.Ingress[1].From[0].NamespaceSelector.MatchLabels).To(HaveKeyWithValue("kubernetes.io/metadata.name", "monitoring"))
+		Expect(np.Spec.Ingress[1].From[0].NamespaceSelector.MatchLabels).
+			To(HaveKeyWithValue("kubernetes.io/metadata.name", "monitoring"))
 		Expect(np.Spec.Egress).To(HaveLen(2))
 		Expect(np.Spec.Egress[0].To).To(BeEmpty(), "DNS to any destination")
 		Expect(np.Spec.Egress[0].Ports).To(ConsistOf(HaveField("Port", HaveValue(Equal(intstr.FromInt32(53)))),
@@ -81,8 +84,8 @@ var _ = Describe("A UserService with a NetworkPolicy and a ServiceMonitor", func
 		installServiceMonitorCRD()
 		sm := &unstructured.Unstructured{}
 		sm.SetGroupVersionKind(schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"})
-		Eventually(func() error { return k8s.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "users"}, sm) }).Should(Succeed(),
-			"the operator checks for the CRD every 30s")
+		Eventually(func() error { return k8s.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "users"}, sm) }).
+			Should(Succeed(), "the operator checks for the CRD every 30s")
 		Expect(sm.GetOwnerReferences()).To(ConsistOf(HaveField("Kind", "UserService")))
 		Expect(sm.Object["spec"]).To(And(HaveKeyWithValue("jobLabel", "app.kubernetes.io/name"),
 			HaveKeyWithValue("endpoints", ConsistOf(And(HaveKeyWithValue("port", "http"), HaveKeyWithValue("path", "/metrics"),
@@ -98,10 +101,12 @@ func installServiceMonitorCRD() {
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(testenv.ServiceMonitorCRD())
 	Expect(err).NotTo(HaveOccurred())
 	crd := &unstructured.Unstructured{Object: obj}
-	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1",
+		Kind: "CustomResourceDefinition"})
 	Expect(k8s.Create(ctx(), crd)).To(Succeed())
 	DeferCleanup(func() {
 		Expect(client.IgnoreNotFound(k8s.Delete(ctx(), crd))).To(Succeed())
-		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx(), client.ObjectKeyFromObject(crd), crd)) }).Should(BeTrue())
+		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx(), client.ObjectKeyFromObject(crd), crd)) }).
+			Should(BeTrue())
 	})
 }

@@ -91,7 +91,8 @@ func startOperator(e *env, logDir string, o operatorOptions) *operator {
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.kubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	Expect(cmd.Start()).To(Succeed(), "starting %s", e.manager)
-	op := &operator{name: o.name, cmd: cmd, logPath: logPath, healthAddr: health, metricsAddr: metrics, done: make(chan struct{})}
+	op := &operator{name: o.name, cmd: cmd, logPath: logPath, healthAddr: health, metricsAddr: metrics,
+		done: make(chan struct{})}
 	operators = append(operators, op)
 	go func() {
 		err := cmd.Wait()

@@ -48,11 +48,12 @@ var _ = ReportAfterEach(func(r SpecReport) {
 	}
 	_ = os.MkdirAll(dir, 0o700)
 	for file, args := range map[string][]string{
-		"pods.txt":      {"get", "pods", "-A", "-o", "wide"},
-		"events.txt":    {"get", "events", "-A", "--sort-by=.lastTimestamp"},
-		"usvc.yaml":     {"get", "usvc", "-A", "-o", "yaml"},
-		"lease.yaml":    {"-n", operatorNamespace, "get", "lease", "-o", "yaml"},
-		"operator.log":  {"-n", operatorNamespace, "logs", "-l", "app.kubernetes.io/instance=userservice-operator", "--prefix", "--tail=-1"},
+		"pods.txt":   {"get", "pods", "-A", "-o", "wide"},
+		"events.txt": {"get", "events", "-A", "--sort-by=.lastTimestamp"},
+		"usvc.yaml":  {"get", "usvc", "-A", "-o", "yaml"},
+		"lease.yaml": {"-n", operatorNamespace, "get", "lease", "-o", "yaml"},
+		"operator.log": {"-n", operatorNamespace, "logs", "-l", "app.kubernetes.io/instance=userservice-operator",
+			"--prefix", "--tail=-1"},
 		"jobs-pods.txt": {"get", "jobs,rs,deploy,svc,endpointslices", "-A", "-o", "wide"},
 	} {
 		out, err := e.kubectl(args...)
@@ -95,7 +96,8 @@ func keepComponentLogs() {
 		_ = os.RemoveAll(diagDir())
 		return
 	}
-	out, err := exec.Command("cp", "-r", filepath.Join(e.clusterDir, "logs"), filepath.Join(diagDir(), "components")).CombinedOutput()
+	out, err := exec.Command("cp", "-r", filepath.Join(e.clusterDir, "logs"),
+		filepath.Join(diagDir(), "components")).CombinedOutput()
 	if err != nil {
 		_, _ = fmt.Fprintf(GinkgoWriter, "copying the component logs: %v: %s\n", err, out)
 	}

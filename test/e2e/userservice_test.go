@@ -53,7 +53,8 @@ var _ = Describe("UserService on a local cluster", func() {
 		Expect(jobSucceeded(job)).To(BeTrue())
 	})
 
-	It("upgrades through a new migration Job, then a rolling update that keeps the old pods until new ones are ready", func() {
+	It("upgrades through a new migration Job, then a rolling update that keeps the old pods "+
+		"until new ones are ready", func() {
 		ns := newNamespace("upgrade")
 		createUserService(ns, "users", 2)
 		waitReady(ns, "users")
@@ -87,7 +88,8 @@ var _ = Describe("UserService on a local cluster", func() {
 		Expect(rec.samples()).To(BeNumerically(">", 3), "the rollout was not observed")
 	})
 
-	It("keeps the old pods serving when a migration fails, reports MigrationFailed, and recovers with a fixed image", func() {
+	It("keeps the old pods serving when a migration fails, reports MigrationFailed, "+
+		"and recovers with a fixed image", func() {
 		ns := newNamespace("failed-migration")
 		createUserService(ns, "users", 2, noMigrationRetries)
 		waitReady(ns, "users")
@@ -171,7 +173,8 @@ var _ = Describe("UserService on a local cluster", func() {
 		var events corev1.EventList
 		Expect(k8s.List(ctx(), &events, client.InNamespace(ns))).To(Succeed())
 		for _, ev := range events.Items {
-			Expect(ev.Message).NotTo(ContainSubstring("violates PodSecurity"), "event %s/%s", ev.InvolvedObject.Kind, ev.InvolvedObject.Name)
+			Expect(ev.Message).NotTo(ContainSubstring("violates PodSecurity"), "event %s/%s",
+				ev.InvolvedObject.Kind, ev.InvolvedObject.Name)
 		}
 	})
 })

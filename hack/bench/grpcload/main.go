@@ -92,6 +92,7 @@ func run(addr string, callers, connections int, d time.Duration, maxCalls, ids i
 	if len(all) > 0 {
 		p99 = all[len(all)*99/100]
 	}
-	fmt.Printf("rps=%.1f errors=%d p99_ms=%.2f\n", float64(len(all))/elapsed.Seconds(), errs.Load(), float64(p99.Microseconds())/1000)
+	fmt.Printf("rps=%.1f errors=%d p99_ms=%.2f\n", float64(len(all))/elapsed.Seconds(), errs.Load(),
+		float64(p99.Microseconds())/1000)
 	return nil
 }

@@ -99,7 +99,8 @@ func parseFlags(phase string, args []string) (config, error) {
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Minute,
 		"give up creating the instances, or the noise objects, and waiting for them after this long")
 	fs.StringVar(&cfg.procs.clusterDir, "cluster-dir", "", "the local cluster's state dir, with its pids/ (required)")
-	fs.StringVar(&cfg.procs.operatorDir, "operator-dir", "", "the local operator's state dir, with its manager.pid (required)")
+	fs.StringVar(&cfg.procs.operatorDir, "operator-dir", "",
+		"the local operator's state dir, with its manager.pid (required)")
 	fs.StringVar(&cfg.baseline, "baseline", "", "operator: the direct phase's output, for create_ratio (required)")
 	fs.StringVar(&cfg.metricsURL, "metrics-url", "", "operator: the operator's metrics endpoint, over HTTP (required)")
 	fs.DurationVar(&cfg.idle, "idle", 120*time.Second, "operator: the idle window of idle_writes")
@@ -140,8 +141,9 @@ func newClient() (client.WithWatch, error) {
 func instance(ns string, i int) *appsv1alpha1.UserService {
 	one := int32(1)
 	return &appsv1alpha1.UserService{
-		TypeMeta:   metav1.TypeMeta{APIVersion: appsv1alpha1.GroupVersion.String(), Kind: "UserService"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("u%04d", i), UID: "00000000-0000-0000-0000-000000000000"},
+		TypeMeta: metav1.TypeMeta{APIVersion: appsv1alpha1.GroupVersion.String(), Kind: "UserService"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("u%04d", i),
+			UID: "00000000-0000-0000-0000-000000000000"},
 		Spec: appsv1alpha1.UserServiceSpec{
 			Image:    image,
 			Replicas: &one,

@@ -137,7 +137,8 @@ func isAvailable(d *appsv1.Deployment) bool {
 	if d.Spec.Replicas != nil {
 		want = *d.Spec.Replicas
 	}
-	return d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == want && d.Status.UpdatedReplicas == want
+	return d.Status.ObservedGeneration == d.Generation &&
+		d.Status.AvailableReplicas == want && d.Status.UpdatedReplicas == want
 }
 
 // set holds the names of the objects in some state.
@@ -164,13 +165,14 @@ func viaOperator(ctx context.Context, c client.WithWatch, ns string, n int) erro
 	}
 	ready := set{}
 	p := newProgress("UserServices Ready", n)
-	err := follow(ctx, c, ns, &appsv1alpha1.UserServiceList{}, &appsv1alpha1.UserService{}, func(obj client.Object) (bool, error) {
-		us := obj.(*appsv1alpha1.UserService)
-		cond := meta.FindStatusCondition(us.Status.Conditions, "Ready")
-		ready.put(us.Name, cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == us.Generation)
-		p.report(len(ready))
-		return len(ready) == n, nil
-	})
+	err := follow(ctx, c, ns, &appsv1alpha1.UserServiceList{}, &appsv1alpha1.UserService{},
+		func(obj client.Object) (bool, error) {
+			us := obj.(*appsv1alpha1.UserService)
+			cond := meta.FindStatusCondition(us.Status.Conditions, "Ready")
+			ready.put(us.Name, cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == us.Generation)
+			p.report(len(ready))
+			return len(ready) == n, nil
+		})
 	if err != nil {
 		return err
 	}
