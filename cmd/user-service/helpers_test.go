@@ -298,3 +298,16 @@ func (s *service) seed(t *testing.T, n int) {
 		}
 	}
 }
+
+// waitFor polls cond until it holds, failing the test after a generous
+// minute (a hang guard, not a speed check).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
