@@ -53,12 +53,12 @@ func TestReleaseImages(t *testing.T) {
 	}
 	bin, out := t.TempDir(), t.TempDir()
 	// Built as the binaries are, so that it reuses what they and the tests compiled.
-	images := make([]string, 0, 2*len(releases))
+	args := make([]string, 0, 9+2*len(releases))
+	args = append(args, "run", "-trimpath", "./hack/images", "--version", "0.1.0", "--revision", "test", "--out", out)
 	for _, r := range releases {
-		images = append(images, "--image", fmt.Sprintf("%s=%s=%s", r.name, r.ref, buildStatic(t, root, r.pkg, filepath.Join(bin, r.name))))
+		args = append(args, "--image", fmt.Sprintf("%s=%s=%s", r.name, r.ref, buildStatic(t, root, r.pkg, filepath.Join(bin, r.name))))
 	}
-	args := []string{"run", "-trimpath", "./hack/images", "--version", "0.1.0", "--revision", "test", "--out", out}
-	cmd := exec.Command("go", append(args, images...)...)
+	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	b, err := cmd.CombinedOutput()
