@@ -75,7 +75,7 @@ vet: ## Run go vet against code.
 # the module with the kwok suite; a second pass lints the packages that have
 # build-constrained files with the real-node suite and the test-only migrations.
 LINT_EXTRA_TAGS ?= e2e,realnode,e2e_migration_v2,e2e_migration_fail
-LINT_EXTRA_PKGS = $$(git grep -l '^//go:build' -- '*.go' ':!:*zz_generated*' | xargs -n1 dirname | sort -u | sed 's|^|./|')
+LINT_EXTRA_PKGS = $(shell git grep -l '^//go:build' -- '*.go' ':!:*zz_generated*' | xargs -n1 dirname | sort -u | sed 's|^|./|')
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (.golangci.yml, kubebuilder's configuration) over every build-tag set.
