@@ -120,7 +120,7 @@ run-user-service: ## Start a throwaway PostgreSQL, migrate it and serve the user
 		hack/with-postgres.sh bash -c 'bin/user-service migrate up && exec bin/user-service serve'
 
 .PHONY: bench-user-service
-bench-user-service: ## Benchmark the user service against pgbench (needs wrk and pgbench; see README).
+bench-user-service: ## Benchmark the user service against pgbench (needs wrk and pgbench; see docs/performance.md).
 	hack/bench/user-service.sh
 
 ##@ Packaging
