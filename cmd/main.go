@@ -98,8 +98,9 @@ func parseFlags(fs *flag.FlagSet, args []string) options {
 			"kube-scheduler: next to the API server, compression costs both sides CPU and saves nothing.")
 	fs.StringVar(&o.allowedSecretLabel, "allowed-secret-label", "",
 		"Label (key=value, or key for any value) that a Secret must carry for a UserService to reference it in "+
-			"spec.database.urlSecretRef, spec.auth.jwtSecretRef, spec.events.amqpURLSecretRef or spec.env; empty allows every Secret of the "+
-			"UserService's namespace. A UserService referencing another Secret reports Degraded, reason SecretNotAllowed.")
+			"spec.database.urlSecretRef, spec.auth.jwtSecretRef, spec.events.amqpURLSecretRef or spec.env; "+
+			"empty allows every Secret of the UserService's namespace. "+
+			"A UserService referencing another Secret reports Degraded, reason SecretNotAllowed.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 	_ = fs.Parse(args) // flag.CommandLine exits on error.
